@@ -1,0 +1,71 @@
+"""direktiv-sdk: Direktiv's workflow variables, flows and functions on a laptop and in pytest.
+
+Importing this package is cheap: the interpreter (which loads jq) is imported on first use of
+its names.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from direktiv_sdk.errors import (
+    DirektivError,
+    InvalidKeyError,
+    InvalidOwnerError,
+    InvalidScopeError,
+    InvalidStoreURLError,
+    PreconditionFailedError,
+    StoreError,
+    UnsupportedOperationError,
+)
+from direktiv_sdk.registry import default_store_url, open_store, register_store
+from direktiv_sdk.store import (
+    KEY_PATTERN,
+    Owner,
+    Scope,
+    Variable,
+    VariableMeta,
+    VariableReader,
+    VariableRef,
+    VariableStore,
+    validate_key,
+)
+
+__all__ = [
+    "KEY_PATTERN",
+    "DirektivError",
+    "InvalidKeyError",
+    "InvalidOwnerError",
+    "InvalidScopeError",
+    "InvalidStoreURLError",
+    "Owner",
+    "PreconditionFailedError",
+    "Scope",
+    "StoreError",
+    "UnsupportedOperationError",
+    "Variable",
+    "VariableMeta",
+    "VariableReader",
+    "VariableRef",
+    "VariableStore",
+    "__version__",
+    "default_store_url",
+    "open_store",
+    "register_store",
+    "validate_key",
+]
+
+__version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {}
+"""Public names imported on first access: name -> module (keeps ``import direktiv_sdk`` light)."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'direktiv_sdk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,226 @@
+"""Every exception direktiv-sdk raises, in one module with one base.
+
+The tree::
+
+    DirektivError
+    ├── StoreError                      a store operation failed (backend errors are chained)
+    │   ├── InvalidKeyError             + ValueError: a key breaks Direktiv's variable-name rule
+    │   ├── InvalidScopeError           + ValueError: not one of instance, workflow, namespace
+    │   ├── InvalidOwnerError           + ValueError: bad namespace, workflow path or instance id
+    │   ├── InvalidStoreURLError        + ValueError: unknown scheme, malformed URL, unknown option
+    │   ├── BackendNotInstalledError    + ImportError: the scheme's optional extra is missing
+    │   ├── PreconditionFailedError     a create-only or compare-and-set write lost
+    │   └── UnsupportedOperationError   the backend cannot honour a requested condition
+    ├── WorkflowLoadError               + ValueError: a flow file does not load (file, line, state)
+    ├── FlowError                       a running instance raised a Direktiv error code
+    │   ├── CatchableError              a `catch` block may handle it
+    │   └── UncatchableError            ends the instance regardless of `catch`
+    │       └── InternalError           the instance crashes (`direktiv.internal.error`)
+    └── HarnessError                    the local sidecar, temp dir or function call failed
+        ├── ArchiveError                + ValueError: an archive is corrupt or hostile
+        ├── PathEscapeError             + ValueError: a path would leave its folder
+        ├── BodyTooLargeError           + ValueError: a body exceeds the 128 MiB limit
+        └── FunctionNotMappedError      + LookupError: a flow calls a function with no target
+
+Messages are built here, in one place, and are part of the API: tests match them.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArchiveError",
+    "BackendNotInstalledError",
+    "BodyTooLargeError",
+    "CatchableError",
+    "DirektivError",
+    "FlowError",
+    "FunctionNotMappedError",
+    "HarnessError",
+    "InternalError",
+    "InvalidKeyError",
+    "InvalidOwnerError",
+    "InvalidScopeError",
+    "InvalidStoreURLError",
+    "PathEscapeError",
+    "PreconditionFailedError",
+    "StoreError",
+    "UncatchableError",
+    "UnsupportedOperationError",
+    "WorkflowLoadError",
+]
+
+KEY_RULE = "a letter first, then letters, digits, '_', '-' or '.', ending in a letter or digit"
+
+
+class DirektivError(Exception):
+    """Base of every error raised by direktiv-sdk."""
+
+
+# --------------------------------------------------------------------------- store
+
+
+class StoreError(DirektivError):
+    """A variable store operation failed; backend errors are chained as ``__cause__``."""
+
+
+class InvalidKeyError(StoreError, ValueError):
+    """A variable key does not match Direktiv's variable-name rule."""
+
+    def __init__(self, key: object, pattern: str) -> None:
+        self.key = key
+        self.pattern = pattern
+        super().__init__(f"invalid variable key {key!r}: keys must match {pattern} ({KEY_RULE})")
+
+
+class InvalidScopeError(StoreError, ValueError):
+    """A scope is not one of the scopes the operation accepts."""
+
+    def __init__(self, scope: object, allowed: tuple[str, ...]) -> None:
+        self.scope = scope
+        self.allowed = allowed
+        super().__init__(f"invalid scope {scope!r}: use one of {', '.join(allowed)}")
+
+
+class InvalidOwnerError(StoreError, ValueError):
+    """A namespace, workflow path or instance id could address another owner's data."""
+
+    def __init__(self, field: str, value: object, rule: str) -> None:
+        self.field = field
+        self.value = value
+        self.rule = rule
+        super().__init__(f"invalid {field} {value!r}: {rule}")
+
+
+class InvalidStoreURLError(StoreError, ValueError):
+    """A store URL or option cannot be used to open a store."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot open store {url!r}: {reason}")
+
+
+class BackendNotInstalledError(StoreError, ImportError):
+    """The backend for a URL scheme needs an optional extra that is not installed."""
+
+    def __init__(self, scheme: str, hint: str) -> None:
+        self.scheme = scheme
+        self.hint = hint
+        super().__init__(f"the {scheme!r} store backend is not installed: {hint}")
+
+
+class PreconditionFailedError(StoreError):
+    """A create-only or compare-and-set write (or conditional delete) lost to another writer."""
+
+    def __init__(self, ref: object, reason: str) -> None:
+        self.ref = ref
+        self.reason = reason
+        super().__init__(f"precondition failed for {ref}: {reason}")
+
+
+class UnsupportedOperationError(StoreError):
+    """The backend cannot perform the requested operation or condition."""
+
+    def __init__(self, backend: str, operation: str) -> None:
+        self.backend = backend
+        self.operation = operation
+        super().__init__(f"{backend} does not support {operation}")
+
+
+# --------------------------------------------------------------------------- flows
+
+
+class WorkflowLoadError(DirektivError, ValueError):
+    """A flow file does not load; the message names the file, the line and the state."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        state: str | None = None,
+    ) -> None:
+        self.detail = detail
+        self.file = file
+        self.line = line
+        self.state = state
+        where = file or "<workflow>"
+        if line is not None:
+            where = f"{where}:{line}"
+        prefix = f"state {state!r}: " if state is not None else ""
+        super().__init__(f"{where}: {prefix}{detail}")
+
+
+class FlowError(DirektivError):
+    """An error with a Direktiv error code raised while an instance runs."""
+
+    catchable: bool = False
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}" if message else code)
+
+
+class CatchableError(FlowError):
+    """A Direktiv error that a state's ``catch`` list may handle."""
+
+    catchable = True
+
+
+class UncatchableError(FlowError):
+    """A Direktiv error that ends the instance whatever its ``catch`` list says."""
+
+
+class InternalError(UncatchableError):
+    """An internal failure: the instance ends with status ``crashed``."""
+
+    def __init__(self, message: str = "an internal error occurred") -> None:
+        super().__init__("direktiv.internal.error", message)
+
+
+# --------------------------------------------------------------------------- harness
+
+
+class HarnessError(DirektivError):
+    """The local sidecar, the temp dir handling or a function call failed."""
+
+
+class ArchiveError(HarnessError, ValueError):
+    """A variable that should be a tar or tar.gz archive is corrupt or hostile."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"cannot unpack {name!r}: {reason}")
+
+
+class PathEscapeError(HarnessError, ValueError):
+    """A path would leave the folder it must stay in."""
+
+    def __init__(self, path: str, root: str) -> None:
+        self.path = path
+        self.root = root
+        super().__init__(f"path {path!r} escapes {root!r}: keep it inside that folder")
+
+
+class BodyTooLargeError(HarnessError, ValueError):
+    """A request or response body is larger than the sidecar accepts."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(f"{what} of {size} bytes exceeds the limit of {limit} bytes")
+
+
+class FunctionNotMappedError(HarnessError, LookupError):
+    """A flow calls a function id that has no target (URL, app or callable)."""
+
+    def __init__(self, function_id: str) -> None:
+        self.function_id = function_id
+        super().__init__(
+            f"function {function_id!r} has no target: map it with --function "
+            f"{function_id}=URL or functions={{{function_id!r}: ...}}"
+        )

@@ -1,0 +1,1 @@
+"""Test harness for Direktiv functions and flows: fake sidecar, temp dirs, pytest plugin."""
