@@ -1,0 +1,49 @@
+"""The ``direktiv-sdk`` command: ``vars`` (store access) and ``run`` (the interpreter).
+
+Each subcommand lives in its own private module with ``add_parser(subparsers)`` and a handler
+bound through ``set_defaults(handler=...)``; they are imported here so ``--help`` lists all.
+Exit codes: 0 success, 1 the operation failed (missing variable, failed instance), 2 usage or
+load errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from direktiv_sdk import __version__, _cli_run, _cli_vars
+from direktiv_sdk.errors import DirektivError
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``direktiv-sdk`` command."""
+    parser = argparse.ArgumentParser(
+        prog="direktiv-sdk",
+        description="Direktiv workflow variables, flows and functions on your machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _cli_vars.add_parser(subparsers)
+    _cli_run.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except DirektivError as exc:
+        print(f"direktiv-sdk: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError | LookupError) else 1
+    except BrokenPipeError:
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
