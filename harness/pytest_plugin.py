@@ -1,0 +1,1 @@
+"""pytest plugin for direktiv-sdk (fixtures arrive with the harness issue)."""
