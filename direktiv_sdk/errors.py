@@ -12,6 +12,7 @@ The tree::
     │   ├── PreconditionFailedError     a create-only or compare-and-set write lost
     │   └── UnsupportedOperationError   the backend cannot honour a requested condition
     ├── WorkflowLoadError               + ValueError: a flow file does not load (file, line, state)
+    ├── TemplateSyntaxError             + ValueError: a jq(...)/js(...) template does not compile
     ├── FlowError                       a running instance raised a Direktiv error code
     │   ├── CatchableError              a `catch` block may handle it
     │   └── UncatchableError            ends the instance regardless of `catch`
@@ -20,7 +21,15 @@ The tree::
         ├── ArchiveError                + ValueError: an archive is corrupt or hostile
         ├── PathEscapeError             + ValueError: a path would leave its folder
         ├── BodyTooLargeError           + ValueError: a body exceeds the 128 MiB limit
-        └── FunctionNotMappedError      + LookupError: a flow calls a function with no target
+        ├── FunctionNotMappedError      + LookupError: a flow calls a function with no target
+        ├── FileEntryError              + ValueError: a `files:` entry cannot be written
+        ├── InvalidFileTypeError        + CatchableError, ValueError: `direktiv.var.invalidType`
+        ├── OutFolderError              + ValueError: an `out/` entry cannot become a variable
+        ├── SidecarAddressError         + ValueError: the sidecar would listen beyond loopback
+        ├── PortInUseError              + OSError: the sidecar's port is taken
+        ├── SidecarResponseError        the sidecar refused a `/var` or `/log` request
+        ├── InvalidTargetError          + TypeError, ValueError: not a URL, app or callable
+        └── FunctionError               raised by a Python function to report an error code
 
 Messages are built here, in one place, and are part of the API: tests match them.
 """
@@ -33,17 +42,26 @@ __all__ = [
     "BodyTooLargeError",
     "CatchableError",
     "DirektivError",
+    "FileEntryError",
     "FlowError",
+    "FunctionError",
     "FunctionNotMappedError",
     "HarnessError",
     "InternalError",
+    "InvalidFileTypeError",
     "InvalidKeyError",
     "InvalidOwnerError",
     "InvalidScopeError",
     "InvalidStoreURLError",
+    "InvalidTargetError",
+    "OutFolderError",
     "PathEscapeError",
+    "PortInUseError",
     "PreconditionFailedError",
+    "SidecarAddressError",
+    "SidecarResponseError",
     "StoreError",
+    "TemplateSyntaxError",
     "UncatchableError",
     "UnsupportedOperationError",
     "WorkflowLoadError",
@@ -152,6 +170,20 @@ class WorkflowLoadError(DirektivError, ValueError):
         super().__init__(f"{where}: {prefix}{detail}")
 
 
+class TemplateSyntaxError(DirektivError, ValueError):
+    """A ``jq(...)``/``js(...)`` template cannot be compiled (raised when the flow loads).
+
+    ``detail`` is the whole message, starting with the ``error in 'key': `` /
+    ``error in element <i>: `` prefixes of the value's position (built by
+    :mod:`direktiv_sdk.jx`); ``expression`` is the offending jq program, string or value.
+    """
+
+    def __init__(self, detail: str, expression: str) -> None:
+        self.detail = detail
+        self.expression = expression
+        super().__init__(detail)
+
+
 class FlowError(DirektivError):
     """An error with a Direktiv error code raised while an instance runs."""
 
@@ -224,3 +256,94 @@ class FunctionNotMappedError(HarnessError, LookupError):
             f"function {function_id!r} has no target: map it with --function "
             f"{function_id}=URL or functions={{{function_id!r}: ...}}"
         )
+
+
+class FileEntryError(HarnessError, ValueError):
+    """A ``files:`` entry of an action cannot be written into the temp dir."""
+
+    def __init__(self, target: str, reason: str) -> None:
+        self.target = target
+        self.reason = reason
+        super().__init__(f"cannot write files: entry {target!r}: {reason}")
+
+
+class InvalidFileTypeError(CatchableError, HarnessError, ValueError):
+    """A ``files:`` entry names an unknown ``type`` (catchable ``direktiv.var.invalidType``)."""
+
+    def __init__(self, index: int, file_type: object) -> None:
+        self.index = index
+        self.file_type = file_type
+        super().__init__(
+            "direktiv.var.invalidType",
+            f"invalid 'type' for function file {index}: {file_type!r}; "
+            "use '', 'plain', 'base64', 'tar' or 'tar.gz'",
+        )
+
+
+class OutFolderError(HarnessError, ValueError):
+    """An entry of the action's ``out/`` folders cannot be created or stored as a variable."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot collect {path!r}: {reason}")
+
+
+class SidecarAddressError(HarnessError, ValueError):
+    """The sidecar was asked to listen on an address other machines can reach."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        super().__init__(
+            f"refusing to bind the sidecar to {host!r}: it serves variables without "
+            "authentication; use 127.0.0.1 or pass allow_remote=True"
+        )
+
+
+class PortInUseError(HarnessError, OSError):
+    """The sidecar cannot listen on its port because something else already does."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        super().__init__(
+            f"cannot listen on {host}:{port} ({reason}): stop what uses that port "
+            "or pass port=0 for a free one"
+        )
+
+
+class SidecarResponseError(HarnessError):
+    """The sidecar answered a ``/var`` or ``/log`` request with an error status."""
+
+    def __init__(self, method: str, path: str, status: int, text: str) -> None:
+        self.method = method
+        self.path = path
+        self.status = status
+        self.text = text
+        super().__init__(f"the sidecar answered {status} to {method} {path}: {text!r}")
+
+
+class InvalidTargetError(HarnessError, TypeError, ValueError):
+    """A function target is not an HTTP URL, a WSGI/ASGI app, a callable or a runner."""
+
+    def __init__(self, function_id: str, target: object, reason: str) -> None:
+        self.function_id = function_id
+        self.target = target
+        self.reason = reason
+        super().__init__(f"cannot call function {function_id!r} through {target!r}: {reason}")
+
+
+class FunctionError(HarnessError):
+    """Raise this from a Python function target to report a Direktiv error code.
+
+    The call then ends like a container answering with ``Direktiv-ErrorCode: <code>`` and
+    ``Direktiv-ErrorMessage: <message>``: a catchable error of the calling state.
+    """
+
+    def __init__(self, code: str, message: str = "") -> None:
+        if not isinstance(code, str) or not code:
+            raise ValueError(f"invalid error code {code!r}: pass a non-empty string")
+        self.code = code
+        self.message = message
+        super().__init__(f"{code}: {message}" if message else code)
