@@ -30,14 +30,20 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The user's page demo: the counter flow, three runs on the default store (file://./.direktiv).
 demo: $(STAMP)
-	@$(BIN)/python examples/demo.py
+	@for run in 1 2 3; do \
+		$(BIN)/direktiv-sdk run examples/counter.yaml \
+			| $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["var"]["x"])' \
+			|| exit 1; \
+	done
 
 demo-reset:
 	rm -rf .direktiv
 
 bench: $(STAMP)
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/interpreter.py
 
 clean:
 	rm -rf $(VENV) .direktiv .pytest_cache .mypy_cache .ruff_cache

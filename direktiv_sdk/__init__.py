@@ -7,7 +7,7 @@ its names.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from direktiv_sdk.errors import (
     DirektivError,
@@ -35,6 +35,7 @@ from direktiv_sdk.store import (
 __all__ = [
     "KEY_PATTERN",
     "DirektivError",
+    "InstanceResult",
     "InvalidKeyError",
     "InvalidOwnerError",
     "InvalidScopeError",
@@ -49,16 +50,27 @@ __all__ = [
     "VariableReader",
     "VariableRef",
     "VariableStore",
+    "Workflow",
     "__version__",
     "default_store_url",
+    "load_workflow",
     "open_store",
     "register_store",
+    "run_workflow",
     "validate_key",
 ]
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, str] = {}
+if TYPE_CHECKING:  # the real types for checkers; at run time they load lazily
+    from direktiv_sdk.interpreter import InstanceResult, Workflow, load_workflow, run_workflow
+
+_LAZY: dict[str, str] = {
+    "InstanceResult": "direktiv_sdk.interpreter",
+    "Workflow": "direktiv_sdk.interpreter",
+    "load_workflow": "direktiv_sdk.interpreter",
+    "run_workflow": "direktiv_sdk.interpreter",
+}
 """Public names imported on first access: name -> module (keeps ``import direktiv_sdk`` light)."""
 
 

@@ -1,0 +1,163 @@
+"""Run Direktiv ``workflow/v1`` flows locally, on any variable store: :func:`run_workflow`.
+
+>>> result = run_workflow("examples/counter.yaml", store="memory://")  # doctest: +SKIP
+>>> result.status, result.output["var"]                                   # doctest: +SKIP
+('complete', {'x': 1})
+
+The semantics are the reference engine's (v0.10), with the project's decisions of
+``direktiv-semantics.md`` §9; ``docs/interpreter.md`` describes them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TypeAlias
+
+from direktiv_sdk import gojson
+from direktiv_sdk._actions import require_runners
+from direktiv_sdk._results import STATUSES, InstanceResult, StateTrace, VariableWrite
+from direktiv_sdk._runtime import Engine, Instance
+from direktiv_sdk.clock import Clock, SystemClock
+from direktiv_sdk.functions import adapt_functions
+from direktiv_sdk.loader import load_workflow
+from direktiv_sdk.model import Workflow
+from direktiv_sdk.registry import open_store
+from direktiv_sdk.store import Owner, VariableStore
+
+__all__ = [
+    "STATUSES",
+    "InstanceResult",
+    "StartInput",
+    "StateTrace",
+    "VariableWrite",
+    "Workflow",
+    "load_workflow",
+    "require_runners",
+    "run_workflow",
+]
+
+StartInput: TypeAlias = "gojson.JSON | bytes | bytearray | memoryview"
+"""What :func:`run_workflow` accepts as ``input``: a JSON value, or raw bytes as posted."""
+
+DEFAULT_PATH = "/workflow.yaml"
+"""The workflow path of a flow given as YAML text without ``path``."""
+
+
+def _raw_input(value: StartInput | None) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    return gojson.dumps(value).encode("utf-8", "surrogatepass")
+
+
+def _locate(
+    workflow: Workflow, path: str | None, root: str | os.PathLike[str] | None
+) -> tuple[str, Path]:
+    if path is not None and isinstance(root, Path):
+        return path, root
+    file = workflow.file
+    root_path = Path(root) if root is not None else (Path(file).parent if file else Path.cwd())
+    if path is not None:
+        return path, root_path
+    if not file:
+        return DEFAULT_PATH, root_path
+    try:
+        relative = Path(os.path.abspath(file)).relative_to(os.path.abspath(root_path))
+    except ValueError:
+        raise ValueError(
+            f"flow file {file!r} is not inside root {os.fspath(root_path)!r}: "
+            "pass path='/name.yaml' or a root that contains the file"
+        ) from None
+    return "/" + relative.as_posix(), root_path
+
+
+def run_workflow(
+    flow: Workflow | str | os.PathLike[str],
+    *,
+    input: StartInput | None = None,
+    store: VariableStore | str | None = None,
+    namespace: str = "default",
+    path: str | None = None,
+    root: str | os.PathLike[str] | None = None,
+    instance_id: str | None = None,
+    functions: Mapping[str, object] | None = None,
+    clock: Clock | None = None,
+    secrets: Mapping[str, str] | None = None,
+) -> InstanceResult:
+    """Run one instance of ``flow`` to its end and return what happened.
+
+    Args:
+        flow: a loaded :class:`Workflow`, a path to a flow file, or YAML text.
+        input: the start input. ``None`` starts with ``{}``; a JSON value (``dict``, ``list``,
+            ``str``, number, ``bool``) is posted as JSON; ``bytes`` are posted as they are.
+            Objects become the data, other JSON ends up under ``input``, non-JSON bytes under
+            ``input`` as base64, empty bytes as ``{"input": ""}`` (§1.5).
+        store: a :class:`VariableStore` or a store URL (default: ``$DIREKTIV_STORE_URL``,
+            else ``file://./.direktiv``). A store opened from a URL is closed afterwards.
+        namespace: the namespace owning namespace-scope variables.
+        path: the flow's workflow path (owner of workflow-scope variables), e.g. ``/a.yaml``.
+            Default: the flow file's path relative to ``root`` with a leading ``/``, or
+            ``/workflow.yaml`` for YAML text.
+        root: the namespace file tree (``file`` scope getters, subflow files). Default: the
+            flow file's folder, or the current directory for YAML text.
+        instance_id: the instance id (default: a new UUID).
+        functions: ``{function id: runner, URL, WSGI/ASGI app or callable}`` for the knative
+            functions the flow calls (adapted by the harness). A subflow id listed here is
+            called through its runner instead of running the child flow.
+        clock: the clock delays, retries and timeouts use (default: :class:`SystemClock`).
+        secrets: namespace secrets for actions' ``secrets:`` lists.
+
+    Raises:
+        WorkflowLoadError: the flow does not load.
+        FunctionNotMappedError: a called knative function has no runner.
+        ValueError: a bad namespace, path, instance id or input.
+    """
+    workflow = flow if isinstance(flow, Workflow) else load_workflow(flow)
+    path, root_path = _locate(workflow, path, root)
+    workflow_owner = _owner("workflow", namespace, path)
+    if instance_id is not None:
+        Owner.for_instance(namespace, instance_id)
+    raw = _raw_input(input)
+    runners = adapt_functions(functions)
+    if workflow.functions:
+        require_runners(workflow, runners)
+    opened = open_store(store) if store is None or isinstance(store, str) else store
+    try:
+        engine = Engine(
+            opened,
+            namespace,
+            root_path,
+            runners,
+            dict(secrets or {}),
+            namespace_owner=_owner("namespace", namespace, ""),
+        )
+        engine.workflows[path] = workflow
+        instance = Instance(
+            engine, workflow, path=path, clock=clock or SystemClock(), instance_id=instance_id
+        )
+        instance.preset_owner("workflow", workflow_owner)
+        return instance.run(raw)
+    finally:
+        if opened is not store:
+            opened.close()
+
+
+_OWNERS: dict[tuple[str, str, str], Owner] = {}
+"""Validated owners by (scope, namespace, path): building one checks every field again."""
+
+
+def _owner(scope: str, namespace: str, path: str) -> Owner:
+    key = (scope, namespace, path)
+    owner = _OWNERS.get(key)
+    if owner is None:
+        if scope == "workflow":
+            owner = Owner.for_workflow(namespace, path)
+        else:
+            owner = Owner.for_namespace(namespace)
+        if len(_OWNERS) >= 1024:
+            _OWNERS.clear()
+        _OWNERS[key] = owner
+    return owner
