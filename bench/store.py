@@ -14,6 +14,8 @@ Add a backend by appending a builder to ``CASES``: it gets a scratch folder and 
 from __future__ import annotations
 
 import argparse
+import atexit
+import importlib.util
 import multiprocessing
 import resource
 import shutil
@@ -86,7 +88,63 @@ def local_case(scratch: Path) -> Case | None:
     return Case("local", store, fs, final, rounds, {"pipe_file + mv (atomic)": atomic})
 
 
-CASES: list[Callable[[Path], Case | None]] = [memory_case, local_case]
+def s3_case(scratch: Path) -> Case | None:
+    """Return the ``s3://`` case: S3Store vs s3fs, both on one moto server in a child process.
+
+    Also prints how many HTTP requests each call sends, counted on the botocore clients.
+    """
+    try:
+        import s3fs
+        from _moto import MotoServer  # bench/ is on sys.path: this script runs from there
+        from fsspec.asyn import sync
+
+        from backends.s3 import S3Store
+    except ImportError:  # the [s3] extra is not installed
+        return None
+    if importlib.util.find_spec("moto") is None:  # moto[server] comes with the [dev] extra
+        return None
+    server = MotoServer().start()
+    atexit.register(server.stop)
+    server.create_bucket("bench")
+    options = {"endpoint_url": server.url, "key": "bench", "secret": "bench", "region": "us-east-1"}
+    store = S3Store.from_url("s3://bench/store", **options)
+    fs = s3fs.S3FileSystem(
+        endpoint_url=server.url,
+        key="bench",
+        secret="bench",
+        client_kwargs={"region_name": "us-east-1"},
+        skip_instance_cache=True,
+    )
+    # s3fs would close its client at garbage collection, too late for a clean exit.
+    atexit.register(lambda: fs._s3 and sync(fs.loop, fs._s3creator.__aexit__, None, None, None))
+    path = "bench/raw/ns/namespace/value"
+    counts = {
+        "set": _requests(store.fs.s3, lambda: store.set(REF, b"x" * SMALL)),
+        "get": _requests(store.fs.s3, lambda: store.get(REF)),
+        "pipe_file": _requests(fs.s3, lambda: fs.pipe_file(path, b"x" * SMALL)),
+        "cat_file": _requests(fs.s3, lambda: fs.cat_file(path)),
+    }
+    print("s3 requests per call: " + "; ".join(f"{k} {', '.join(v)}" for k, v in counts.items()))
+    return Case("s3 (moto)", store, fs, path, {SMALL: 300, LARGE: 15})
+
+
+def _requests(client: object, call: Callable[[], object]) -> list[str]:
+    """Return the HTTP methods ``call`` sends through a botocore ``client``."""
+    sent: list[str] = []
+
+    def record(request: object, **_: object) -> None:
+        sent.append(getattr(request, "method", "?"))
+
+    events = client.meta.events  # type: ignore[attr-defined]
+    events.register("before-send.s3", record)
+    try:
+        call()
+    finally:
+        events.unregister("before-send.s3", record)
+    return sent
+
+
+CASES: list[Callable[[Path], Case | None]] = [memory_case, local_case, s3_case]
 
 
 def _median_pair(

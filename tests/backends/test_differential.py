@@ -8,6 +8,7 @@ version tokens themselves (compare-and-set refers to versions symbolically: "the
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -19,12 +20,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backends.local import LocalStore
+from backends.s3 import S3Store
 from direktiv_sdk import DirektivError, Owner, open_store
 from direktiv_sdk.store import VariableMeta, VariableStore
 
 StoreFactory = Callable[[], AbstractContextManager[VariableStore]]
 
-BACKENDS = ["local-xattr", "local-sidecar"]
+BACKENDS = ["local-xattr", "local-sidecar", pytest.param("s3", marks=pytest.mark.s3)]
 """Backends compared with ``memory://``; add a name here and a branch in ``factory``."""
 
 OWNERS = (
@@ -88,6 +90,11 @@ def factory(request: pytest.FixtureRequest) -> StoreFactory:
         return lambda: _local("xattr")
     if name == "local-sidecar":
         return lambda: _local("sidecar")
+    if name == "s3":
+        # The moto server is reset per test, not per example: each example gets a new prefix.
+        url = request.getfixturevalue("s3_store_url")
+        runs = itertools.count()
+        return lambda: S3Store.from_url(f"{url}/example-{next(runs)}")
     raise AssertionError(f"no factory for backend {name!r}")
 
 
