@@ -42,8 +42,10 @@ demo-reset:
 	rm -rf .direktiv
 
 bench: $(STAMP)
-	$(BIN)/python bench/store.py
-	$(BIN)/python bench/interpreter.py
+	$(BIN)/python -m bench.store
+	$(BIN)/python -m bench.jx
+	$(BIN)/python -m bench.interpreter
+	$(BIN)/python -m bench.harness
 
 clean:
 	rm -rf $(VENV) .direktiv .pytest_cache .mypy_cache .ruff_cache

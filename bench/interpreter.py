@@ -1,6 +1,6 @@
 """Interpreter speed: counter-flow instances per second, cached jq vs compiling on every evaluation.
 
-Run with ``make bench`` or ``.venv/bin/python bench/interpreter.py [--seconds N]``. Prints, in one
+Run with ``make bench`` or ``.venv/bin/python -m bench.interpreter [--seconds N]``. Prints, in one
 run and on the memory store:
 
 * instances/s of the user's counter flow (getter, ``jq(.var.x += 1)`` transform, setter) with

@@ -1,6 +1,6 @@
 """Microbenchmark of the jx template layer: raw libjq vs Template.evaluate, cache vs no cache.
 
-Run with ``.venv/bin/python bench/jx.py``. Prints microseconds per call (best of several runs)
+Run with ``.venv/bin/python -m bench.jx``. Prints microseconds per call (best of several runs)
 and the ratios the project tracks:
 
 * Template.evaluate of ``jq(.var.x)`` / ``jq(.var.x += 1)`` on a Snapshot vs the raw compiled

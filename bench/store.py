@@ -95,10 +95,10 @@ def s3_case(scratch: Path) -> Case | None:
     """
     try:
         import s3fs
-        from _moto import MotoServer  # bench/ is on sys.path: this script runs from there
         from fsspec.asyn import sync
 
         from backends.s3 import S3Store
+        from bench._moto import MotoServer
     except ImportError:  # the [s3] extra is not installed
         return None
     if importlib.util.find_spec("moto") is None:  # moto[server] comes with the [dev] extra

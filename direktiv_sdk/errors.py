@@ -29,6 +29,7 @@ The tree::
         ├── PortInUseError              + OSError: the sidecar's port is taken
         ├── SidecarResponseError        the sidecar refused a `/var` or `/log` request
         ├── InvalidTargetError          + TypeError, ValueError: not a URL, app or callable
+        ├── FunctionUnreachableError    + ConnectionError: no answer from a URL target
         └── FunctionError               raised by a Python function to report an error code
 
 Messages are built here, in one place, and are part of the API: tests match them.
@@ -46,6 +47,7 @@ __all__ = [
     "FlowError",
     "FunctionError",
     "FunctionNotMappedError",
+    "FunctionUnreachableError",
     "HarnessError",
     "InternalError",
     "InvalidFileTypeError",
@@ -332,6 +334,17 @@ class InvalidTargetError(HarnessError, TypeError, ValueError):
         self.target = target
         self.reason = reason
         super().__init__(f"cannot call function {function_id!r} through {target!r}: {reason}")
+
+
+class FunctionUnreachableError(HarnessError, ConnectionError):
+    """A URL function target did not answer (refused, reset, or not HTTP)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(
+            f"cannot reach the function at {url!r} ({reason}): start it or fix the URL"
+        )
 
 
 class FunctionError(HarnessError):

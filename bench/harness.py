@@ -1,0 +1,194 @@
+"""Benchmark the function harness against bare baselines, in one run, and print ratios.
+
+Run: ``.venv/bin/python -m bench.harness [--quick]``. Every figure is beside a baseline measured
+the same way in the same process:
+
+* sidecar start-and-stop vs a bare ``ThreadingHTTPServer`` started and shut down (its
+  ``shutdown()`` waits for ``serve_forever``'s poll interval: 0.05 s here, 0.5 s by default);
+* ``GET /var`` round trips per second over one HTTP keep-alive connection vs a bare stdlib
+  HTTP/1.1 server answering 200 with nothing (same httpx client settings);
+* the same in-process through ``httpx.WSGITransport`` vs a WSGI app doing nothing;
+* one ``call_function`` with a 10-MiB tar.gz ``files:`` entry vs ``tarfile`` extracting the
+  same archive (``filter="data"``) into a fresh folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import statistics
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+from direktiv_sdk import open_store
+from direktiv_sdk.functions import FunctionFile
+from direktiv_sdk.store import Owner, Scope
+from harness import Sidecar, call_function
+
+
+class _Nothing(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def _bare_server() -> tuple[ThreadingHTTPServer, threading.Thread]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Nothing)
+    server.daemon_threads = True
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+    return server, thread
+
+
+def _stop_bare(server: ThreadingHTTPServer, thread: threading.Thread) -> None:
+    server.shutdown()
+    server.server_close()
+    thread.join(10)
+
+
+def _nothing_app(environ: dict[str, object], start_response: Callable[..., object]) -> list[bytes]:
+    start_response("200 OK", [("Content-Length", "0")])
+    return [b""]
+
+
+def _median_seconds(fn: Callable[[], None], repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _rate(client: httpx.Client, url: str, params: dict[str, str], n: int) -> float:
+    for _ in range(50):  # warm up the connection and the code paths
+        client.get(url, params=params)
+    start = time.perf_counter()
+    for _ in range(n):
+        response = client.get(url, params=params)
+        assert response.status_code == 200
+    return n / (time.perf_counter() - start)
+
+
+def _row(label: str, ours: float, base: float, unit: str, *, higher_is_better: bool) -> None:
+    ratio = base / ours if higher_is_better else ours / base
+    print(f"{label:<44} {ours:>10.2f} {unit:<6} baseline {base:>10.2f} {unit:<6} x{ratio:.3g}")
+
+
+def bench_start_stop(repeat: int) -> None:
+    def ours() -> None:
+        Sidecar(port=0).start().stop()
+
+    def bare() -> None:
+        _stop_bare(*_bare_server())
+
+    _row(
+        "sidecar start+stop (median)",
+        _median_seconds(ours, repeat) * 1000,
+        _median_seconds(bare, repeat) * 1000,
+        "ms",
+        higher_is_better=False,
+    )
+
+
+def bench_round_trips(n: int) -> None:
+    store = open_store("memory://")
+    with Sidecar(port=0) as sidecar, sidecar.action(store) as action:
+        params = {"aid": action.aid, "scope": "instance", "key": "x"}
+        store.set(action.ref(Scope.INSTANCE, "x"), b"0123456789")
+        server, thread = _bare_server()
+        try:
+            with httpx.Client(timeout=30, trust_env=False) as client:
+                ours = _rate(client, f"{sidecar.url}/var", params, n)
+                base = _rate(client, f"http://127.0.0.1:{server.server_address[1]}/", params, n)
+        finally:
+            _stop_bare(server, thread)
+        _row("GET /var over HTTP keep-alive", ours, base, "req/s", higher_is_better=True)
+        in_process = httpx.Client(transport=httpx.WSGITransport(app=sidecar))
+        nothing = httpx.Client(transport=httpx.WSGITransport(app=_nothing_app))
+        with in_process, nothing:
+            ours = _rate(in_process, "http://sidecar/var", params, n)
+            base = _rate(nothing, "http://sidecar/var", params, n)
+        _row("GET /var in-process (WSGITransport)", ours, base, "req/s", higher_is_better=True)
+        sidecar.check()
+
+
+def _archive(size: int) -> bytes:
+    buffer = io.BytesIO()
+    piece = size // 10
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
+        for i in range(10):
+            data = os.urandom(piece)  # incompressible: the archive is ~size bytes
+            info = tarfile.TarInfo(f"dir{i % 3}/file-{i}.bin")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def bench_call_with_archive(repeat: int) -> None:
+    data = _archive(10 * 1024 * 1024)
+    store = open_store("memory://")
+    store.set(Owner.for_instance("default", "bench").ref("bundle"), data)
+    scratch = Path(tempfile.mkdtemp(prefix="direktiv-bench-"))
+    try:
+
+        def ours() -> None:
+            result = call_function(
+                lambda value: None,
+                {},
+                files=[FunctionFile("bundle", type="tar.gz")],
+                store=store,
+                instance="bench",
+            )
+            assert result.ok, result
+
+        def bare() -> None:
+            target = Path(tempfile.mkdtemp(dir=scratch))
+            with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                tar.extractall(target, filter="data")
+            shutil.rmtree(target)
+
+        _row(
+            f"call_function, {len(data) / 2**20:.1f}-MiB tar.gz files: entry",
+            _median_seconds(ours, repeat) * 1000,
+            _median_seconds(bare, repeat) * 1000,
+            "ms",
+            higher_is_better=False,
+        )
+    finally:
+        shutil.rmtree(scratch)
+
+
+def main(argv: Iterable[str] | None = None) -> None:
+    """Run every benchmark and print one line per figure."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    repeat, requests = (5, 300) if args.quick else (30, 3000)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    print("x = how many times slower ours is than the baseline (1.00 = as fast)")
+    bench_start_stop(repeat)
+    bench_round_trips(requests)
+    bench_call_with_archive(max(3, repeat // 3))
+
+
+if __name__ == "__main__":
+    main()
