@@ -104,13 +104,15 @@ class CallRecord:
     timed_out: bool = False
 
 
-class _TimedOut:
-    pass
+class TimedOut:
+    """What a runner's ``_send`` returns when its own wait for the function ran out of time."""
 
 
-def _with_deadline(fn: Callable[[], Response], timeout: float, name: str) -> Response | _TimedOut:
+def _with_deadline(
+    fn: Callable[[], Response | TimedOut], timeout: float, name: str
+) -> Response | TimedOut:
     """Run ``fn`` in a thread and wait at most ``timeout`` seconds (the thread is abandoned)."""
-    box: list[Response] = []
+    box: list[Response | TimedOut] = []
     failure: list[BaseException] = []
     done = threading.Event()
 
@@ -124,7 +126,7 @@ def _with_deadline(fn: Callable[[], Response], timeout: float, name: str) -> Res
 
     threading.Thread(target=target, name=name, daemon=True).start()
     if not done.wait(None if math.isinf(timeout) else max(timeout, 0.0)):
-        return _TimedOut()
+        return TimedOut()
     if failure:
         raise failure[0]
     return box[0]
@@ -259,7 +261,7 @@ class SidecarRunner(ABC):
         except Exception as exc:  # a crashing server answers 500: so do we
             record.outcome, record.error = FunctionOutcome(error_code=CONTAINER_FAILED), exc
         else:
-            if isinstance(response, _TimedOut):
+            if isinstance(response, TimedOut):
                 record.timed_out = True
                 record.outcome = FunctionOutcome(
                     error_code=TIMEOUT_CODE, error_message=TIMEOUT_MESSAGE
@@ -273,7 +275,9 @@ class SidecarRunner(ABC):
             record.outcome, record.error = FunctionOutcome(crash=str(exc)), exc
 
     @abstractmethod
-    def _send(self, call: FunctionCall, headers: dict[str, str], record: CallRecord) -> Response:
+    def _send(
+        self, call: FunctionCall, headers: dict[str, str], record: CallRecord
+    ) -> Response | TimedOut:
         """Deliver the request; raise :class:`Unreachable` when there is no HTTP answer."""
 
     def _cancel(self, aid: str) -> None:  # noqa: B027 - optional hook

@@ -27,6 +27,7 @@ from harness._runners import (
     Response,
     RunnerOptions,
     SidecarRunner,
+    TimedOut,
     Unreachable,
     read_capped,
 )
@@ -67,13 +68,19 @@ class _HTTPRunner(SidecarRunner):
             return self._client
 
     @override
-    def _send(self, call: FunctionCall, headers: dict[str, str], record: CallRecord) -> Response:
+    def _send(
+        self, call: FunctionCall, headers: dict[str, str], record: CallRecord
+    ) -> Response | TimedOut:
         client = self._http()
         request = client.build_request(
             "POST", self._url, content=call.input, headers=headers, timeout=_timeout(call)
         )
         try:
             response = client.send(request, stream=True)
+        except httpx.TimeoutException:
+            # httpx's limits are the call's timeout: it may run out a moment before the
+            # caller's own wait does, and it is the same timeout.
+            return TimedOut()
         except httpx.TransportError as exc:
             raise Unreachable(f"{type(exc).__name__}: {exc}") from exc
         try:
@@ -85,6 +92,8 @@ class _HTTPRunner(SidecarRunner):
                     response.iter_bytes(),
                     self.max_response,
                 )
+        except httpx.TimeoutException:
+            return TimedOut()
         except httpx.TransportError as exc:
             raise Unreachable(f"the response broke off: {exc}") from exc
         finally:
@@ -177,11 +186,26 @@ class ASGIRunner(SidecarRunner):
             return Response(response.status_code, response.headers, body)
 
     @override
-    def _send(self, call: FunctionCall, headers: dict[str, str], record: CallRecord) -> Response:
-        timeout = None if math.isinf(call.timeout) else call.timeout
-        # Runs in the runner's worker thread, which has no event loop of its own; wait_for
-        # cancels the app's task on timeout, as the sidecar's cancel request would.
-        return asyncio.run(asyncio.wait_for(self._send_async(call, headers), timeout))
+    def _send(
+        self, call: FunctionCall, headers: dict[str, str], record: CallRecord
+    ) -> Response | TimedOut:
+        # Runs in the runner's worker thread, which has no event loop of its own.
+        return asyncio.run(self._send_with_timeout(call, headers))
+
+    async def _send_with_timeout(
+        self, call: FunctionCall, headers: dict[str, str]
+    ) -> Response | TimedOut:
+        # The timeout cancels the app's task, as the sidecar's cancel request would. It may fire
+        # a moment before the caller's own wait does: that is the same timeout, not an error
+        # (a TimeoutError the app raises itself still is one).
+        limit = None if math.isinf(call.timeout) else call.timeout
+        try:
+            async with asyncio.timeout(limit) as deadline:
+                return await self._send_async(call, headers)
+        except TimeoutError:
+            if deadline.expired():
+                return TimedOut()
+            raise
 
     @override
     def describe(self) -> str:

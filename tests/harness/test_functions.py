@@ -394,6 +394,15 @@ def test_a_slow_asgi_app_is_cancelled() -> None:
     assert cancelled.wait(TIMEOUT)
 
 
+def test_an_asgi_app_raising_timeouterror_itself_is_container_failed() -> None:
+    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+        raise TimeoutError("upstream took too long")
+
+    result = call_function(app, {}, timeout=TIMEOUT, raise_errors=False)
+    assert (result.error_code, result.error_message) == ("container failed", "")
+    assert isinstance(result.error, TimeoutError)
+
+
 # ---------------------------------------------------------------------------- the shared sidecar
 
 
