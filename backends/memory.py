@@ -4,6 +4,11 @@
 ``NAME``, shared by every open in this process until :meth:`MemoryStore.discard` drops it. Each
 store has its own :class:`~fsspec.implementations.memory.MemoryFileSystem` (never fsspec's
 process-global dict), whose files mirror the store's layout: ``/<ns>/namespace/<key>``.
+
+The files catch up with the store when the filesystem is read: a write only notes its path,
+and the first access to the filesystem's ``store`` dict (which every fsspec call goes through)
+turns the noted paths into ``MemoryFile`` objects. Building a file object on every write would
+cost more than the write itself, and most stores are never looked at through fsspec.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import io
 import itertools
 import re
 import threading
+from collections.abc import Callable
 from typing import Final
 
 from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
@@ -42,20 +48,80 @@ __all__ = ["MemoryStore"]
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 
+class _MirrorFileSystem(MemoryFileSystem):  # type: ignore[misc] # fsspec has no type hints
+    """A private MemoryFileSystem whose files are brought up to date whenever it is read."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self._files: dict[str, MemoryFile] = {}
+        self._sync: Callable[[], None] | None = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def store(self) -> dict[str, MemoryFile]:
+        """Return the path -> file dict, after applying the writes not mirrored yet."""
+        sync = self._sync
+        if sync is not None:
+            sync()
+        return self._files
+
+    @store.setter
+    def store(self, files: dict[str, MemoryFile]) -> None:
+        self._files = files
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # Unpickling assigns every attribute, so ``store`` goes through its setter.
+        for name, value in state.items():
+            setattr(self, name, value)
+
+
 class _State:
     """The data of one memory store: shared by every :class:`MemoryStore` opened on its name."""
 
     def __init__(self) -> None:
-        self.fs = MemoryFileSystem(global_store=False, skip_instance_cache=True)
+        self.fs = _MirrorFileSystem(global_store=False, skip_instance_cache=True)
         # owner folder -> key -> Variable. A Variable is immutable, so readers take no lock:
         # one dict lookup always yields a consistent (meta, data) pair.
         self.owners: dict[str, dict[str, Variable]] = {}
         self.lock = threading.Lock()
         self.versions = itertools.count(1)
+        # file path -> the variable now stored there (None: deleted), not yet in the fs files.
+        self.unmirrored: dict[str, Variable | None] = {}
+        self.fs._sync = self.mirror
+
+    def mirror(self) -> None:
+        """Bring the filesystem's files up to date with the variables."""
+        if not self.unmirrored:
+            return
+        with self.lock:
+            files = self.fs._files
+            for path, variable in self.unmirrored.items():
+                if variable is None:
+                    files.pop(path, None)
+                    continue
+                # BytesIO shares an immutable bytes buffer, so the file costs no copy.
+                file = MemoryFile(self.fs, path, variable.data)
+                file.created = variable.meta.created_at
+                file.modified = variable.meta.updated_at
+                files[path] = file
+            self.unmirrored.clear()
 
 
 _named: dict[str, _State] = {}
 _named_lock = threading.Lock()
+
+_PREFIXES: dict[int, tuple[Owner, str]] = {}
+"""Owner folders by ``id(owner)``: hashing an Owner runs Python code, ``id`` does not. An entry
+holds its owner, so the id cannot be reused by another owner while the entry exists."""
+
+
+def _prefix(owner: Owner) -> str:
+    """Return the owner's folder (see :func:`owner_prefix`), remembering it by ``id(owner)``."""
+    entry = _PREFIXES.get(id(owner))
+    if entry is None:
+        if len(_PREFIXES) >= 4096:
+            _PREFIXES.clear()
+        entry = _PREFIXES[id(owner)] = (owner, owner_prefix(owner))
+    return entry[1]
 
 
 def _to_bytes(store: VariableStore, data: VariableData) -> bytes:
@@ -116,7 +182,9 @@ class MemoryStore(VariableStore):
 
     @override
     def _get(self, ref: VariableRef) -> Variable | None:
-        folder = self._state.owners.get(owner_prefix(ref.owner))
+        entry = _PREFIXES.get(id(ref.owner))
+        prefix = _prefix(ref.owner) if entry is None else entry[1]
+        folder = self._state.owners.get(prefix)
         return None if folder is None else folder.get(ref.key)
 
     @override
@@ -135,11 +203,9 @@ class MemoryStore(VariableStore):
         if_absent: bool,
         if_version: str | None,
     ) -> VariableMeta:
-        payload = _to_bytes(self, data)
-        prefix = owner_prefix(ref.owner)
-        path = f"/{prefix}/{ref.key}"
-        # BytesIO shares an immutable bytes buffer, so the mirror file costs no copy.
-        file = MemoryFile(self._state.fs, path, payload)
+        payload = data if type(data) is bytes else _to_bytes(self, data)
+        entry = _PREFIXES.get(id(ref.owner))
+        prefix = _prefix(ref.owner) if entry is None else entry[1]
         state = self._state
         with state.lock:
             folder = state.owners.get(prefix)
@@ -162,13 +228,13 @@ class MemoryStore(VariableStore):
             )
             if folder is None:
                 folder = state.owners[prefix] = {}
-            folder[ref.key] = Variable(meta, payload)
-            state.fs.store[path] = file
+            folder[ref.key] = variable = Variable(meta, payload)
+            state.unmirrored[f"/{prefix}/{ref.key}"] = variable
         return meta
 
     @override
     def _delete(self, ref: VariableRef, if_version: str | None) -> bool:
-        prefix = owner_prefix(ref.owner)
+        prefix = _prefix(ref.owner)
         state = self._state
         with state.lock:
             folder = state.owners.get(prefix)
@@ -182,12 +248,16 @@ class MemoryStore(VariableStore):
             del folder[ref.key]
             if not folder:
                 del state.owners[prefix]
-            state.fs.store.pop(f"/{prefix}/{ref.key}", None)
+            path = f"/{prefix}/{ref.key}"
+            if path in state.fs._files:
+                state.unmirrored[path] = None
+            else:
+                state.unmirrored.pop(path, None)
         return True
 
     @override
     def _list(self, owner: Owner) -> builtins.list[VariableMeta]:
         state = self._state
         with state.lock:
-            folder = state.owners.get(owner_prefix(owner))
+            folder = state.owners.get(_prefix(owner))
             return [] if folder is None else [v.meta for v in folder.values()]

@@ -40,12 +40,6 @@ UNSUPPORTED_CODE: Final = "direktiv.sdk.unsupported"
 Outcome = tuple[Template | None, str]
 
 
-def _deadline_passed(inst: Instance, started: float) -> None:
-    """Raise the soft timeout when a one-shot state took longer than its 5 s deadline."""
-    if inst.clock.now() - started > SHORT_DEADLINE:
-        raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
-
-
 def _key(template: Template, snap: Snapshot, index: int) -> str:
     key = template.evaluate(snap)
     if not isinstance(key, str) or not key:
@@ -71,32 +65,34 @@ def _decode(data: bytes | None) -> JSON:
 def getter(inst: Instance, state: State, record: _Record) -> Outcome:
     """Read variables into a fresh ``.var`` (system values first, then the others)."""
     assert isinstance(state, GetterState)
-    started = inst.clock.now()
-    snap = Snapshot(inst.data)
+    snap: Snapshot | None = None
     system: JSONObject = {}
     batched: list[tuple[str, str, str]] = []
     for index, variable in enumerate(state.variables):
         key = variable.fixed_key
         if key is None:
+            if snap is None:
+                snap = Snapshot(inst.data)
             key = _key(variable.key, snap, index)
             if variable.scope != "file":
                 error = key_error(key)
                 if error is not None:
                     raise error
-        name = variable.as_name or key
-        if variable.scope == "system":
-            system[name] = _system_value(inst, key)
+        scope = variable.scope
+        if scope == "system":
+            system[variable.as_name or key] = _system_value(inst, key)
         else:
-            batched.append((name, variable.scope, key))
+            batched.append((variable.as_name or key, scope, key))
     values: JSONObject = system
     store = inst.engine.store
     for name, scope, key in batched:
         if scope == "file":
             values[name] = _decode(_read_file(inst, key))
         else:
-            found = store.get(inst.owner(scope).ref(key))
-            values[name] = _decode(None if found is None else found.data)
-    _deadline_passed(inst, started)
+            found = store.get(inst.ref(scope, key))
+            values[name] = None if found is None else _decode(found.data)
+    if inst.clock.now() - record.started > SHORT_DEADLINE:
+        raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
     inst.data = {**inst.data, "var": values}
     record.var = values
     return state.transform, state.transition
@@ -148,7 +144,6 @@ def _encode(value: JSON, raw_mime: JSON, key: str) -> bytes:
 def setter(inst: Instance, state: State, record: _Record) -> Outcome:
     """Evaluate and encode every entry, then write them; only ``null`` deletes (§9.1)."""
     assert isinstance(state, SetterState)
-    started = inst.clock.now()
     snap = Snapshot(inst.data)
     writes: list[VariableWrite] = []
     for index, variable in enumerate(state.variables):
@@ -163,17 +158,22 @@ def setter(inst: Instance, state: State, record: _Record) -> Outcome:
             evaluated = variable.mime_type.evaluate(snap)
             mime = evaluated if isinstance(evaluated, str) else ""
         value = variable.value.evaluate(snap)
-        data = None if value is None else _encode(value, variable.raw_mime_type, key)
-        writes.append(VariableWrite(variable.scope, key, data, mime))
-    _deadline_passed(inst, started)
-    store = inst.engine.store
-    for write in writes:
-        ref = inst.owner(write.scope).ref(write.key)
-        if write.data is None:
-            store.delete(ref)
+        if value is None:
+            data = None
+        elif type(value) is int and variable.raw_mime_type is None:
+            data = str(value).encode("ascii")  # what _encode does for ints, without the call
         else:
-            store.set(ref, write.data, mime_type=write.mime_type)
-    record.writes.extend(writes)
+            data = _encode(value, variable.raw_mime_type, key)
+        writes.append(VariableWrite(variable.scope, key, data, mime))
+    if inst.clock.now() - record.started > SHORT_DEADLINE:
+        raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
+    store = inst.engine.store
+    for scope, key, data, mime in writes:
+        if data is None:
+            store.delete(inst.ref(scope, key))
+        else:
+            store.set(inst.ref(scope, key), data, mime_type=mime)
+    record.writes = tuple(writes)
     return state.transform, state.transition
 
 

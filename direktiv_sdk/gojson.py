@@ -21,7 +21,7 @@ import codecs
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
 from typing import Any, TypeAlias
 
@@ -69,20 +69,17 @@ def _go_escapes(text: str) -> str:
     return _FIX_PATTERN.sub(_fix_escape, text)
 
 
-def _make_c_encoder() -> Callable[[object], str]:
+def _make_c_encoder() -> Callable[[object, int], Iterable[str]]:
+    """Return the C encoder's chunk iterator (compact, sorted keys): ``"".join(f(value, 0))``."""
     c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if c_make_encoder is None:  # pragma: no cover - CPython always has the C accelerator
-        return json.JSONEncoder(
+        encoder = json.JSONEncoder(
             ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False
-        ).encode
-    c_encode = c_make_encoder(
+        )
+        return lambda value, _level: encoder.iterencode(value)
+    return c_make_encoder(  # type: ignore[no-any-return]
         None, _unsupported, encode_basestring, None, ":", ",", True, False, False
     )
-
-    def encode(value: object) -> str:
-        return "".join(c_encode(value, 0))
-
-    return encode
 
 
 def _unsupported(value: object) -> object:
@@ -115,6 +112,8 @@ def _canonical(value: Any) -> Any:
             # Inline the common leaves: this walk is most of the cost of dumps().
             if item_kind is str or item is None or item_kind is bool or item_kind is int:
                 out[key] = item
+            elif item_kind is float:
+                out[key] = _canonical_float(item)
             else:
                 out[key] = _canonical(item)
         return out
@@ -159,7 +158,8 @@ def dumps(value: JSON) -> str:
         parts: list[str] = []
         _encode(value, parts, None, "")
         return _go_escapes("".join(parts))
-    return _go_escapes(_c_encode(canonical))
+    text = "".join(_c_encode(canonical, 0))
+    return _go_escapes(text)
 
 
 def dumps_indent(value: JSON) -> str:

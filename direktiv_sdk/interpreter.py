@@ -53,12 +53,26 @@ def _raw_input(value: StartInput | None) -> bytes | None:
     return gojson.dumps(value).encode("utf-8", "surrogatepass")
 
 
+_LOCATIONS: dict[tuple[str | None, str | None, str | None, str], tuple[str, Path]] = {}
+"""Resolved (path, root) by (flow file, path, root, working directory): pathlib is slow."""
+
+
 def _locate(
     workflow: Workflow, path: str | None, root: str | os.PathLike[str] | None
 ) -> tuple[str, Path]:
-    if path is not None and isinstance(root, Path):
-        return path, root
-    file = workflow.file
+    key = (workflow.file, path, None if root is None else str(os.fspath(root)), os.getcwd())
+    located = _LOCATIONS.get(key)
+    if located is None:
+        located = _resolve(workflow.file, path, root)
+        if len(_LOCATIONS) >= 1024:
+            _LOCATIONS.clear()
+        _LOCATIONS[key] = located
+    return located
+
+
+def _resolve(
+    file: str | None, path: str | None, root: str | os.PathLike[str] | None
+) -> tuple[str, Path]:
     root_path = Path(root) if root is not None else (Path(file).parent if file else Path.cwd())
     if path is not None:
         return path, root_path
@@ -116,29 +130,36 @@ def run_workflow(
         ValueError: a bad namespace, path, instance id or input.
     """
     workflow = flow if isinstance(flow, Workflow) else load_workflow(flow)
-    path, root_path = _locate(workflow, path, root)
-    workflow_owner = _owner("workflow", namespace, path)
+    if path is not None and isinstance(root, Path):
+        root_path = root
+    else:
+        path, root_path = _locate(workflow, path, root)
+    workflow_owner = _OWNERS.get(("workflow", namespace, path)) or _owner(
+        "workflow", namespace, path
+    )
+    namespace_owner = _OWNERS.get(("namespace", namespace, "")) or _owner(
+        "namespace", namespace, ""
+    )
     if instance_id is not None:
         Owner.for_instance(namespace, instance_id)
-    raw = _raw_input(input)
-    runners = adapt_functions(functions)
+    raw = None if input is None else _raw_input(input)
+    runners = adapt_functions(functions) if functions else {}
     if workflow.functions:
         require_runners(workflow, runners)
     opened = open_store(store) if store is None or isinstance(store, str) else store
     try:
         engine = Engine(
-            opened,
-            namespace,
-            root_path,
-            runners,
-            dict(secrets or {}),
-            namespace_owner=_owner("namespace", namespace, ""),
+            opened, namespace, root_path, runners, dict(secrets) if secrets else {}, namespace_owner
         )
         engine.workflows[path] = workflow
         instance = Instance(
-            engine, workflow, path=path, clock=clock or SystemClock(), instance_id=instance_id
+            engine,
+            workflow,
+            path=path,
+            clock=clock or SystemClock(),
+            instance_id=instance_id,
+            workflow_owner=workflow_owner,
         )
-        instance.preset_owner("workflow", workflow_owner)
         return instance.run(raw)
     finally:
         if opened is not store:

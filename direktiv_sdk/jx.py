@@ -97,16 +97,21 @@ def _from_jq(value: Any) -> Any:
         return value if -_INT_LIMIT <= value <= _INT_LIMIT else float(value)
     if kind is dict:
         for key, item in value.items():
-            if type(item) is not str:
-                new = _from_jq(item)
-                if new is not item:
-                    value[key] = new
+            kind = type(item)
+            # Leaves inline: a call per number or string would be most of the cost.
+            if kind is int:
+                if not -_INT_LIMIT <= item <= _INT_LIMIT:
+                    value[key] = float(item)
+            elif kind is dict or kind is list:
+                _from_jq(item)
     elif kind is list:
         for index, item in enumerate(value):
-            if type(item) is not str:
-                new = _from_jq(item)
-                if new is not item:
-                    value[index] = new
+            kind = type(item)
+            if kind is int:
+                if not -_INT_LIMIT <= item <= _INT_LIMIT:
+                    value[index] = float(item)
+            elif kind is dict or kind is list:
+                _from_jq(item)
     return value
 
 
@@ -258,7 +263,13 @@ class Template:
             CatchableError: ``direktiv.jq.badCommand`` as :meth:`evaluate`, or
                 ``direktiv.jq.notObject`` when the result (or a null template) is not an object.
         """
-        value = self.evaluate(data)
+        if self.is_null:
+            raise CatchableError(NOT_OBJECT, _NOT_OBJECT_MESSAGE)
+        snapshot = data if isinstance(data, Snapshot) else Snapshot(data)
+        try:
+            value = self._node.evaluate(snapshot, self._cache)
+        except _EvalError as exc:
+            raise CatchableError(BAD_COMMAND, _BAD_COMMAND_PREFIX + exc.detail) from exc.__cause__
         if type(value) is not dict:
             raise CatchableError(NOT_OBJECT, _NOT_OBJECT_MESSAGE)
         return value

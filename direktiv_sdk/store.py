@@ -338,7 +338,9 @@ class VariableStore(ABC):
     @final
     def get(self, ref: VariableRef) -> Variable | None:
         """Return the variable, or ``None`` when it does not exist."""
-        return self._get(self._check_ref(ref))
+        if type(ref) is not VariableRef:
+            self._check_ref(ref)
+        return self._get(ref)
 
     @final
     def open(self, ref: VariableRef) -> VariableReader | None:
@@ -362,8 +364,10 @@ class VariableStore(ABC):
         still that one. A lost condition raises :class:`PreconditionFailedError` and leaves the
         stored value untouched.
         """
-        self._check_ref(ref)
-        data = _check_data(data)
+        if type(ref) is not VariableRef:
+            self._check_ref(ref)
+        if type(data) is not bytes:
+            data = _check_data(data)
         if not isinstance(mime_type, str):
             raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
         if if_absent and if_version is not None:

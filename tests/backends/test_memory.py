@@ -56,6 +56,22 @@ def test_filesystems_are_private_to_each_store() -> None:
     assert store.fs.find("/") == []
 
 
+def test_the_filesystem_shows_the_latest_writes_whenever_it_is_read() -> None:
+    store = MemoryStore()
+    a, b, c = NS.ref("a"), NS.ref("b"), NS.ref("c")
+    store.set(a, b"1")
+    store.set(a, b"2")  # overwritten before anyone looked
+    store.set(b, b"gone")
+    store.delete(b)  # deleted before anyone looked
+    assert store.fs.find("/") == ["/ns/namespace/a"]
+    assert store.fs.cat_file("/ns/namespace/a") == b"2"
+    store.delete(a)  # deleted after it was seen
+    store.set(c, b"3")
+    assert store.fs.find("/") == ["/ns/namespace/c"]
+    created = store.list(NS)[0].created_at
+    assert store.fs.info("/ns/namespace/c")["created"] == created
+
+
 def test_get_returns_the_stored_bytes_without_copying() -> None:
     store = MemoryStore()
     data = b"x" * (1 << 20)
