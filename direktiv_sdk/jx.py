@@ -95,22 +95,15 @@ def _from_jq(value: Any) -> Any:
     kind = type(value)
     if kind is int:
         return value if -_INT_LIMIT <= value <= _INT_LIMIT else float(value)
-    if kind is dict:
-        for key, item in value.items():
-            kind = type(item)
+    if kind is dict or kind is list:
+        # Replacing a dict's value while iterating is fine: the keys do not change.
+        for slot, item in value.items() if kind is dict else enumerate(value):
+            item_kind = type(item)
             # Leaves inline: a call per number or string would be most of the cost.
-            if kind is int:
+            if item_kind is int:
                 if not -_INT_LIMIT <= item <= _INT_LIMIT:
-                    value[key] = float(item)
-            elif kind is dict or kind is list:
-                _from_jq(item)
-    elif kind is list:
-        for index, item in enumerate(value):
-            kind = type(item)
-            if kind is int:
-                if not -_INT_LIMIT <= item <= _INT_LIMIT:
-                    value[index] = float(item)
-            elif kind is dict or kind is list:
+                    value[slot] = float(item)
+            elif item_kind is dict or item_kind is list:
                 _from_jq(item)
     return value
 

@@ -100,6 +100,10 @@ def test_single_expression_keeps_its_type_and_python_number_model() -> None:
     assert huge == [1e300, {"a": -1e300}]
     assert isinstance(huge, list)
     assert type(huge[0]) is float
+    # Huge ints inside nested objects and lists come back as floats too; small ones stay ints.
+    assert repr(evaluate("jq({a: [1e20, {b: [1e17, 3, -1e300]}], c: 5})")) == (
+        "{'a': [1e+20, {'b': [1e+17, 3, -1e+300]}], 'c': 5}"
+    )
 
 
 @pytest.mark.parametrize(
