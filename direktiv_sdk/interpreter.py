@@ -117,7 +117,8 @@ def run_workflow(
             ``/workflow.yaml`` for YAML text.
         root: the namespace file tree (``file`` scope getters, subflow files). Default: the
             flow file's folder, or the current directory for YAML text.
-        instance_id: the instance id (default: a new UUID).
+        instance_id: the instance id (default: a new UUID). Instance variables left in the store
+            under this id by an earlier run are deleted first: every instance starts empty.
         functions: ``{function id: runner, URL, WSGI/ASGI app or callable}`` for the knative
             functions the flow calls (adapted by the harness). A subflow id listed here is
             called through its runner instead of running the child flow.
@@ -140,14 +141,16 @@ def run_workflow(
     namespace_owner = _OWNERS.get(("namespace", namespace, "")) or _owner(
         "namespace", namespace, ""
     )
-    if instance_id is not None:
-        Owner.for_instance(namespace, instance_id)
+    instance_owner = None if instance_id is None else Owner.for_instance(namespace, instance_id)
     raw = None if input is None else _raw_input(input)
     runners = adapt_functions(functions) if functions else {}
     if workflow.functions:
         require_runners(workflow, runners)
     opened = open_store(store) if store is None or isinstance(store, str) else store
     try:
+        if instance_owner is not None:
+            # Instance variables live as long as their instance: a reused id starts empty too.
+            opened.clear(instance_owner)
         engine = Engine(
             opened, namespace, root_path, runners, dict(secrets) if secrets else {}, namespace_owner
         )

@@ -142,6 +142,24 @@ def test_bad_owner_arguments(kwargs: dict[str, str], message: str, store: Variab
     assert str(caught.value).startswith(message + ": ")
 
 
+def test_a_reused_instance_id_starts_with_no_instance_variables(store: VariableStore) -> None:
+    flow = """
+states:
+- {id: get, type: getter, variables: [{key: n, scope: instance}], transition: set}
+- id: set
+  type: setter
+  variables: [{key: n, scope: instance, value: 'jq((.var.n // 0) + 1)'}]
+  transform: 'jq({n: .var.n})'
+"""
+    other = Owner.for_instance("default", "other")
+    store.set(other.ref("n"), b"41")
+    first = run_workflow(flow, store=store, instance_id="fixed")
+    again = run_workflow(flow, store=store, instance_id="fixed")
+    assert first.output == again.output == {"n": None}
+    assert store.get(Owner.for_instance("default", "fixed").ref("n")).data == b"1"  # type: ignore[union-attr]
+    assert store.get(other.ref("n")).data == b"41"  # type: ignore[union-attr]
+
+
 def test_unmapped_function_fails_before_the_instance_starts(store: VariableStore) -> None:
     flow = """
 functions:
