@@ -1,9 +1,10 @@
 """Tar and tar.gz in and out of the temp dir, safely.
 
-Unpacking never extracts blindly: every member passes our own checks (no ``..`` component, only
-regular files and directories) and then tarfile's ``data`` extraction filter, so nothing can land
-outside the target folder. A leading ``/`` is read relative to the target folder, as Direktiv
-does and as the archives of :func:`tar_gz_directory` need (their names start with ``/``).
+Unpacking never extracts blindly: every member passes our own checks (no name that still climbs
+out with ``..`` once cleaned, only regular files and directories) and then tarfile's ``data``
+extraction filter, so nothing can land outside the target folder. A leading ``/`` is read
+relative to the target folder, as Direktiv does and as the archives of :func:`tar_gz_directory`
+need (their names start with ``/``).
 Corrupt data is an error, also for tar.gz (the reference swallows those; semantics §9.5).
 
 Packing follows the reference's ``tarGzDir`` exactly: the folder itself is a member with an
@@ -14,7 +15,7 @@ directories are included, in name order.
 
 from __future__ import annotations
 
-import contextlib
+import errno
 import gzip
 import io
 import os
@@ -30,7 +31,7 @@ from typing_extensions import override
 
 from direktiv_sdk.errors import ArchiveError
 
-__all__ = ["extract_archive", "tar_gz_directory"]
+__all__ = ["extract_archive", "make_folders", "tar_gz_directory"]
 
 _CHUNK: Final = 1 << 20
 
@@ -53,16 +54,18 @@ def _kind(member: tarfile.TarInfo) -> str:
 def _relative_name(member: tarfile.TarInfo, archive: str) -> str:
     """Return where ``member`` goes below the target folder (``""`` = the folder itself)."""
     raw = member.name
-    if "\x00" in raw or ".." in raw.split("/"):
+    # Names are cleaned first, as the reference does: `d/../ok` is `ok`, `d/../../x` leaves.
+    relative = posixpath.normpath(raw.lstrip("/")) if raw.strip("/") else ""
+    if "\x00" in raw or relative == ".." or relative.startswith("../"):
         raise ArchiveError(
-            archive, f"member {raw!r} has a '..' component; remove it from the archive"
+            archive,
+            f"member {raw!r} climbs out of the folder with '..'; remove it from the archive",
         )
     if not (member.isreg() or member.isdir()):
         raise ArchiveError(
             archive,
             f"member {raw!r} is a {_kind(member)}; only regular files and directories are allowed",
         )
-    relative = posixpath.normpath(raw.lstrip("/")) if raw.strip("/") else ""
     relative = "" if relative == "." else relative
     if not relative and not member.isdir():
         raise ArchiveError(archive, f"member {raw!r} is a file without a name; name it")
@@ -81,18 +84,30 @@ def _make_filter(
         except tarfile.FilterError as exc:
             raise ArchiveError(archive, f"tarfile's data filter refused it: {exc}") from exc
         # Parents the archive does not list get 0750 too (tarfile would use 0777 - umask).
-        parent = Path(path)
-        for part in Path(relative).parent.parts:
-            parent = parent / part
-            with contextlib.suppress(FileExistsError):
-                parent.mkdir(mode=0o750)
+        make_folders(Path(path), Path(relative).parent)
         if member.isdir():
             return member.replace(mode=0o750, deep=False)
-        if permissions is not None:
-            return member.replace(mode=permissions, deep=False)
-        return member
+        # Without `permissions`, files get the default create mode (0666 minus the umask), as
+        # the reference writes them: a mode of None tells tarfile not to chmod.
+        return member.replace(mode=permissions, deep=False)  # type: ignore[arg-type] # typeshed lacks None
 
     return check
+
+
+def make_folders(base: Path, relative: Path) -> None:
+    """Create every missing folder of ``relative`` below ``base`` with mode 0750.
+
+    Raises:
+        NotADirectoryError: A part of the path exists and is not a folder.
+    """
+    folder = base
+    for part in relative.parts:
+        folder = folder / part
+        try:
+            folder.mkdir(mode=0o750)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(folder)) from None
 
 
 class _Rejoined(io.RawIOBase):
@@ -130,8 +145,9 @@ def extract_archive(
 ) -> None:
     """Unpack the tar (``compressed``: tar.gz) stream ``source`` into the new folder ``dest``.
 
-    An empty ``source`` gives an empty folder. ``permissions`` is applied to every regular file;
-    directories get ``0750``. ``name`` names the archive in errors.
+    An empty ``source`` gives an empty folder. ``permissions`` is applied to every regular file
+    (without it: 0666 minus the umask, whatever the archive says); directories get ``0750``.
+    ``name`` names the archive in errors.
 
     Raises:
         ArchiveError: The data is not a (complete) archive, or a member is hostile.

@@ -137,7 +137,8 @@ _ABSOLUTE_NAMES: Final = (f"/{HOSTILE_NAME}", f"/tmp/{HOSTILE_NAME}", f"/etc/{HO
 _LINK_TARGETS: Final = ("..", "../..", "../../..", "/", "/tmp", "/etc/passwd", f"../{HOSTILE_NAME}")
 
 HOSTILE_KINDS: Final = ("dotdot", "absolute", "symlink", "hardlink", "device", "fifo")
-"""What ``tar_archives(hostile=True)`` mixes in: ``..`` names, absolute names, links, devices."""
+"""What ``tar_archives(hostile=True)`` mixes in: ``..`` names, absolute names (read below the
+target folder, not errors), links, devices, fifos."""
 
 
 @st.composite

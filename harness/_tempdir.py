@@ -32,7 +32,7 @@ from direktiv_sdk.errors import (
 from direktiv_sdk.functions import FILE_SCOPES, FILE_TYPES, FunctionFile
 from direktiv_sdk.store import KEY_PATTERN, Scope, validate_key
 from harness._action import ActionContext, VariableWrite
-from harness._archives import extract_archive, tar_gz_directory
+from harness._archives import extract_archive, make_folders, tar_gz_directory
 
 __all__ = ["OUT_FOLDERS", "check_file_types", "collect_out", "write_files"]
 
@@ -134,7 +134,7 @@ def _write(plan: _Planned, data: bytes, temp_dir: Path) -> None:
     file = plan.file
     try:
         try:
-            path.parent.mkdir(mode=0o750, parents=True, exist_ok=True)
+            make_folders(temp_dir, Path(plan.target).parent)
         except (FileExistsError, NotADirectoryError) as exc:
             raise FileEntryError(
                 plan.target,

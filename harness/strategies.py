@@ -255,7 +255,10 @@ def tar_archives(*, gzip: bool = False, hostile: bool = False) -> st.SearchStrat
     format, named ``a/b``, ``/a/b`` (as Direktiv's own archives) or ``./a/b``. ``hostile=True``
     mixes in one or more members that try to leave the folder: ``..`` names, absolute names,
     symbolic and hard links (some followed by a file written through them), devices, fifos;
-    see :data:`HOSTILE_KINDS`. Hostile members name their file :data:`HOSTILE_NAME`.
+    see :data:`HOSTILE_KINDS`. Hostile members name their file :data:`HOSTILE_NAME`. All but
+    absolute names are errors for the harness; an absolute name is read below the target
+    folder (as Direktiv does, and as the archives of ``out/`` folders need), so it must only
+    never land outside.
     """
     _check_bool("gzip", gzip)
     _check_bool("hostile", hostile)

@@ -171,6 +171,27 @@ def test_leading_slashes_are_relative_to_the_folder(dest: Path, tmp_path: Path) 
     )
 
 
+def test_members_without_permissions_get_the_default_create_mode(dest: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, mode in (("exec", 0o755), ("open", 0o777), ("none", 0o000)):
+            info = tarfile.TarInfo(name)
+            info.mode, info.size = mode, 1
+            tar.addfile(info, io.BytesIO(b"x"))
+    extract(buffer.getvalue(), dest)
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in dest.iterdir()}
+    assert modes == dict.fromkeys(("exec", "open", "none"), 0o666 & ~umask)
+
+
+def test_a_dotdot_that_stays_inside_is_cleaned_as_direktiv_does(dest: Path) -> None:
+    extract(
+        make_tar([("d/../ok", tarfile.REGTYPE, b"1"), ("e/./f/../g", tarfile.REGTYPE, b"2")]), dest
+    )
+    assert tree(dest) == {"e": None, "e/g": b"2", "ok": b"1"}
+
+
 def test_permissions_apply_to_every_regular_file(dest: Path) -> None:
     data = make_tar([("a", tarfile.REGTYPE, b"1"), ("d/b", tarfile.REGTYPE, b"2")])
     extract(data, dest, permissions=0o640)
@@ -183,15 +204,15 @@ def test_permissions_apply_to_every_regular_file(dest: Path) -> None:
     [
         (
             [("../evil", tarfile.REGTYPE, b"x")],
-            "member '../evil' has a '..' component; remove it from the archive",
+            "member '../evil' climbs out of the folder with '..'; remove it from the archive",
         ),
         (
             [("ok", tarfile.REGTYPE, b"1"), ("a/../../evil", tarfile.REGTYPE, b"x")],
-            "member 'a/../../evil' has a '..' component; remove it from the archive",
+            "member 'a/../../evil' climbs out of the folder with '..'; remove it from the archive",
         ),
         (
             [("/../evil", tarfile.REGTYPE, b"x")],
-            "member '/../evil' has a '..' component; remove it from the archive",
+            "member '/../evil' climbs out of the folder with '..'; remove it from the archive",
         ),
         (
             [("link", tarfile.SYMTYPE, b"/etc/passwd")],

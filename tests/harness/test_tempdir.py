@@ -110,6 +110,17 @@ def test_each_type_and_scope_is_written(
     assert (temp_dir / "nested" / "dir" / "z.txt").read_bytes() == b"Z"
 
 
+def test_every_parent_folder_of_an_as_name_gets_0750(
+    store: VariableStore, context: ActionContext, temp_dir: Path
+) -> None:
+    put(store, Scope.INSTANCE, "v", b"1")
+    put(store, Scope.INSTANCE, "t", tar_of({"deep/er/x": b"2"}))
+    files = (FunctionFile("v", as_name="a/b/c/v"), FunctionFile("t", type="tar", as_name="d/e/t"))
+    write_files(files, temp_dir, context, None)
+    for folder in ("a", "a/b", "a/b/c", "d", "d/e", "d/e/t", "d/e/t/deep", "d/e/t/deep/er"):
+        assert stat.S_IMODE((temp_dir / folder).stat().st_mode) == 0o750, folder
+
+
 def test_scope_defaults_to_instance(
     store: VariableStore, context: ActionContext, temp_dir: Path
 ) -> None:
@@ -337,7 +348,7 @@ def test_hostile_archives_write_nothing_outside(
     with pytest.raises(ArchiveError) as caught:
         write_files((FunctionFile("evil", type="tar"),), temp_dir, context, None)
     assert str(caught.value) == (
-        "cannot unpack 'evil': member '../../escaped' has a '..' component; "
+        "cannot unpack 'evil': member '../../escaped' climbs out of the folder with '..'; "
         "remove it from the archive"
     )
     assert [p for p in snapshot(tmp_path) if not p.startswith("area/aid-1/")] == before
