@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import warnings
 from typing import Final
 
 from direktiv_sdk._checks import LiteralChecks
@@ -12,7 +11,7 @@ from direktiv_sdk._duration import Duration, parse_duration
 from direktiv_sdk._yaml import MappingNode, Node, ScalarNode, SequenceNode, line_of, scalar_value
 from direktiv_sdk.errors import TemplateSyntaxError
 from direktiv_sdk.jx import JqCache, Template, compile_template
-from direktiv_sdk.model import Catch, compile_pattern
+from direktiv_sdk.model import Catch, ErrorPattern, compile_pattern
 from direktiv_sdk.store import KEY_PATTERN
 
 __all__ = ["NAME_RE", "BuilderBase", "name_ok"]
@@ -95,14 +94,9 @@ class BuilderBase:
             )
         return parsed
 
-    def pattern(self, f: Fields, text: str, what: str, line: int | None) -> re.Pattern[str]:
-        """Compile an error-code regex or fail naming ``what``."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            try:
-                compiled = compile_pattern(text)
-            except (FutureWarning, DeprecationWarning):
-                compiled = None
+    def pattern(self, f: Fields, text: str, what: str, line: int | None) -> ErrorPattern:
+        """Compile an error-code regex (RE2, as Direktiv's Go) or fail naming ``what``."""
+        compiled = compile_pattern(text)
         if compiled is None:
             f.fail(f"{what} {text!r} is not a valid regular expression", line)
         return compiled

@@ -8,11 +8,12 @@ Every object keeps the ``line`` it came from, for messages. Build a model with
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
+
+import re2
 
 from direktiv_sdk._duration import Duration
 
@@ -82,11 +83,26 @@ DEFAULT_RETRY_DELAY: Final = 5.0
 """Seconds between retries when ``retries.delay`` is absent."""
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str] | None:
-    """Return the regex Direktiv matches error codes with (``*`` means ``.*``), or ``None``."""
+class ErrorPattern(Protocol):
+    """A compiled error-code pattern (an RE2 regular expression)."""
+
+    def search(self, text: str) -> object | None:
+        """Return a match object when the pattern occurs anywhere in ``text``, else ``None``."""
+
+
+_RE2_OPTIONS: Final = re2.Options()
+_RE2_OPTIONS.log_errors = False  # an invalid pattern is our error to report, not RE2's log line
+
+
+def compile_pattern(pattern: str) -> ErrorPattern | None:
+    """Return the regex Direktiv matches error codes with (``*`` means ``.*``), or ``None``.
+
+    Direktiv uses Go's ``regexp``, which is RE2: so do we (``google-re2``), so that a pattern
+    is valid, and matches, exactly when it would be and would in Direktiv.
+    """
     try:
-        return re.compile(".*" if pattern == "*" else pattern)
-    except (re.error, RecursionError, OverflowError):
+        return re2.compile(".*" if pattern == "*" else pattern, _RE2_OPTIONS)  # type: ignore[no-any-return]
+    except re2.error:
         return None
 
 
@@ -97,7 +113,7 @@ class Catch:
     error: str
     transition: str = ""
     line: int = 0
-    pattern: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    pattern: ErrorPattern | None = field(default=None, repr=False, compare=False)
     """The compiled regex; ``None`` when ``error`` is not a valid regex (never matches)."""
 
     def matches(self, code: str) -> bool:
@@ -114,7 +130,7 @@ class Retries:
     delay: Duration | None = None
     multiplier: float = 0.0
     line: int = 0
-    patterns: tuple[re.Pattern[str] | None, ...] = field(default=(), repr=False, compare=False)
+    patterns: tuple[ErrorPattern | None, ...] = field(default=(), repr=False, compare=False)
 
     def matches(self, code: str) -> bool:
         """Return whether an error with ``code`` may be retried."""
