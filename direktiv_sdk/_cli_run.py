@@ -128,6 +128,8 @@ def _short(value: object, limit: int = 2000) -> str:
 def _block(step: StateTrace, out: TextIO, indent: str) -> None:
     out.write(f"{indent}-- state {step.state} ({step.type})\n")
     out.write(f"{indent}   input:     {_short(step.input)}\n")
+    for line in step.logs:
+        out.write(f"{indent}   log:       {line}\n")
     if step.var is not None:
         out.write(f"{indent}   var:       {_short(step.var)}\n")
     for write in step.writes:
@@ -150,10 +152,12 @@ def _block(step: StateTrace, out: TextIO, indent: str) -> None:
 def print_trace(result: InstanceResult, out: TextIO, indent: str = "") -> None:
     """Write a readable block per state of ``result`` (and its subflows) to ``out``."""
     out.write(f"{indent}instance {result.instance_id} {result.path} ({result.namespace})\n")
-    for line in result.logs:
-        out.write(f"{indent}   log:       {line}\n")
     for step in result.trace:
         _block(step, out, indent)
+    if sum(len(step.logs) for step in result.trace) != len(result.logs):
+        # Some lines belong to no state (a crash outside one): show the whole log once.
+        for line in result.logs:
+            out.write(f"{indent}   log:       {line}\n")
     for child in result.children:
         print_trace(child, out, indent + "    ")
     end = result.status

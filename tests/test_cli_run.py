@@ -244,6 +244,8 @@ def test_trace_of_errors_logs_and_subflows(
     assert main(["run", flow, "--store", url, "--instance-id", "p", "--trace"]) == 0
     err = capsys.readouterr().err
     assert "   log:       calling\n" in err
+    assert "-- state a (action)\n   input:     {}\n   log:       calling\n" in err  # in its block
+    assert err.count("   log:       calling\n") == 1
     assert "   error:     app.x: child failed (caught)\n   next:      b\n" in err
     assert "   delete:    namespace gone\n" in err
     assert "    -- state x (error)\n" in err
