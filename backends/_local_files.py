@@ -140,9 +140,17 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
+_NAME_MAX: Final = 255
+"""The longest file name, in bytes, of the file systems we run on (ext4, xfs, btrfs, tmpfs)."""
+
+
 def temp_name(key: str, unique: str) -> str:
-    """Return the hidden temp name ``.<key>.tmp-<pid>-<unique>`` (``unique``: a fresh token)."""
-    return f".{key}.tmp-{_pid}-{unique}"
+    """Return the hidden temp name ``.<key>.tmp-<pid>-<unique>`` (``unique``: a fresh token).
+
+    A key too long for that name (file names end at 255 bytes) gets ``.tmp-<pid>-<unique>``.
+    """
+    name = f".{key}.tmp-{_pid}-{unique}"
+    return name if len(name.encode()) <= _NAME_MAX else f".tmp-{_pid}-{unique}"
 
 
 class MetadataGone(Exception):  # noqa: N818 - internal signal, never leaves the backend

@@ -9,6 +9,7 @@ load errors.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -41,8 +42,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"direktiv-sdk: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ValueError | LookupError) else 1
     except BrokenPipeError:
+        _drop_stdout()
+        return 1
+    except OSError as exc:  # stdout or --file could not be written or read (a full disk...)
+        _drop_stdout()
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"direktiv-sdk: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     return code
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (captured, closed): nothing to protect
+        pass
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Final, Protocol, cast
@@ -96,7 +97,7 @@ def _resolve(scheme: str, entry: _Entry) -> StoreFactory:
     return cast(StoreFactory, getattr(module, attr))
 
 
-def open_store(url: str | None = None, /, **options: object) -> VariableStore:
+def open_store(url: str | None = None, **options: object) -> VariableStore:
     """Open the store named by ``url`` (default: :func:`default_store_url`).
 
     Schemes: ``memory://[name]``, ``file://PATH``, ``s3://bucket/prefix`` and any registered
@@ -108,9 +109,10 @@ def open_store(url: str | None = None, /, **options: object) -> VariableStore:
         raise TypeError(f"store URL must be a str, not {type(url).__name__}")
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme:
-        raise InvalidStoreURLError(
-            url, f"a store URL needs a scheme, like {', '.join(s + '://' for s in known_schemes())}"
-        )
+        forms = ", ".join(s + "://" for s in known_schemes())
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.\-]*:", url):  # `file:/x`: a scheme without `//`
+            raise InvalidStoreURLError(url, f"write the scheme with '//', like {forms}")
+        raise InvalidStoreURLError(url, f"a store URL needs a scheme, like {forms}")
     entry = _REGISTRY.get(scheme.lower())
     if entry is None:
         _load_entry_points()

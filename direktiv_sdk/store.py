@@ -314,6 +314,11 @@ def _now() -> datetime:
 def _check_data(value: object) -> VariableData:
     if isinstance(value, bytes | bytearray | memoryview):
         return value
+    if isinstance(value, io.TextIOBase):
+        raise TypeError(
+            f"variable data must be bytes or a binary stream, not a text stream "
+            f"({type(value).__name__}); open the file in 'rb' mode or encode the text"
+        )
     if callable(getattr(value, "read", None)):
         return value  # type: ignore[return-value]
     raise TypeError(f"variable data must be bytes or a binary stream, not {type(value).__name__}")
@@ -370,6 +375,10 @@ class VariableStore(ABC):
             data = _check_data(data)
         if not isinstance(mime_type, str):
             raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
+        if not isinstance(if_absent, bool):
+            raise TypeError(f"if_absent must be a bool, not {type(if_absent).__name__}")
+        if if_version is not None and not isinstance(if_version, str):
+            raise TypeError(f"if_version must be a str, not {type(if_version).__name__}")
         if if_absent and if_version is not None:
             raise ValueError("pass at most one of if_absent and if_version")
         if (if_absent or if_version is not None) and not self.supports_conditional_set:
@@ -384,6 +393,8 @@ class VariableStore(ABC):
         else :class:`PreconditionFailedError` is raised.
         """
         self._check_ref(ref)
+        if if_version is not None and not isinstance(if_version, str):
+            raise TypeError(f"if_version must be a str, not {type(if_version).__name__}")
         if if_version is not None and not self.supports_conditional_set:
             raise UnsupportedOperationError(type(self).__name__, "conditional deletes")
         return self._delete(ref, if_version)

@@ -474,8 +474,20 @@ class VariableStoreTests:
             TypeError, match=r"^variable data must be bytes or a binary stream, not str$"
         ):
             store.set(ref, "text")  # type: ignore[arg-type]
+        with pytest.raises(
+            TypeError,
+            match=r"^variable data must be bytes or a binary stream, not a text stream "
+            r"\(StringIO\); open the file in 'rb' mode or encode the text$",
+        ):
+            store.set(ref, io.StringIO("text"))  # type: ignore[arg-type]
         with pytest.raises(TypeError, match=r"^mime_type must be a str, not NoneType$"):
             store.set(ref, b"x", mime_type=None)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^if_absent must be a bool, not str$"):
+            store.set(ref, b"x", if_absent="yes")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^if_version must be a str, not int$"):
+            store.set(ref, b"x", if_version=1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"^if_version must be a str, not int$"):
+            store.delete(ref, if_version=1)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match=r"^pass at most one of if_absent and if_version$"):
             store.set(ref, b"x", if_absent=True, if_version="1")
         with pytest.raises(TypeError, match=r"^owner must be an Owner, not str$"):

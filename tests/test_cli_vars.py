@@ -217,3 +217,20 @@ def test_installed_script_streams_both_ways(tmp_path: Path) -> None:
     assert (
         missing.stderr == b"direktiv-sdk: error: namespace default variable 'nope' does not exist\n"
     )
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_failing_stdout_is_an_error_line_not_a_traceback(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("direktiv-sdk")
+    env = {**os.environ, "DIREKTIV_STORE_URL": f"file://{tmp_path}/store"}
+    open_store(env["DIREKTIV_STORE_URL"]).set(Owner.for_namespace("default").ref("v"), b"x" * 100)
+    with Path("/dev/full").open("wb") as full:
+        get = subprocess.run(
+            [script, "vars", "get", "v"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+    assert (get.returncode, get.stderr) == (1, b"direktiv-sdk: error: No space left on device\n")

@@ -223,6 +223,22 @@ def test_url_without_scheme(url: str) -> None:
     )
 
 
+@pytest.mark.parametrize("url", ["file:/tmp/x", "s3:bucket/prefix", "memory:"])
+def test_url_with_a_scheme_but_no_slashes(url: str) -> None:
+    with pytest.raises(InvalidStoreURLError) as info:
+        open_store(url)
+    schemes = ", ".join(s + "://" for s in known_schemes())
+    assert (
+        str(info.value) == f"cannot open store {url!r}: write the scheme with '//', like {schemes}"
+    )
+
+
+def test_url_can_be_passed_by_keyword(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIREKTIV_STORE_URL", "memory://by-keyword-default")
+    assert open_store(url="memory://by-keyword").url == "memory://by-keyword"
+    assert open_store(url=None).url == "memory://by-keyword-default"
+
+
 def test_url_must_be_a_string() -> None:
     with pytest.raises(TypeError, match=r"^store URL must be a str, not PosixPath$"):
         open_store(Path("/tmp"))  # type: ignore[arg-type]

@@ -117,6 +117,16 @@ def test_many_writes_leave_no_litter(tmp_path: Path, mode: str) -> None:
         assert hidden == {f".{k}.{(folder / k).stat().st_ino}.meta" for k in values}
 
 
+def test_keys_up_to_the_file_name_limit_can_be_overwritten(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    for length in (200, 240, 255):
+        ref = NS.ref("k" * length)
+        store.set(ref, b"first")
+        store.set(ref, b"second")  # the temp file of an overwrite must fit the limit too
+        assert store.get(ref).data == b"second"  # type: ignore[union-attr]
+    assert _visible(tmp_path / "ns" / "namespace") == {".lock", *("k" * n for n in (200, 240, 255))}
+
+
 def test_store_reopens_with_recorded_mode(tmp_path: Path) -> None:
     LocalStore(tmp_path, metadata="sidecar").set(NS.ref("v"), b"x", mime_type="a/b")
     again = LocalStore(tmp_path)
