@@ -51,6 +51,12 @@ _PARENS = re.compile(r"[()]")
 _INT_LIMIT: Final = 2**53
 """jq ints beyond this are float64 values libjq happened to find integral: keep them floats."""
 
+_PATH_PROGRAM: Final = re.compile(
+    r"""\s*\.(?:[A-Za-z_][A-Za-z0-9_]*)?"""
+    r"""(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\s*-?[0-9]+\s*\]|\[\s*"[A-Za-z0-9_ .\-]*"\s*\])*\s*"""
+)
+"""A jq program that only walks down the data (``.``, ``.a.b``, ``.a[0]``, ``.["a b"]``)."""
+
 _NOTHING: Final = object()
 
 
@@ -125,15 +131,34 @@ class _Const(_Node):
         return self.value
 
 
+def _floats(value: Any) -> Any:
+    """Turn every int in a jq result into a float, in place (jq results are fresh objects)."""
+    kind = type(value)
+    if kind is int:
+        return float(value)
+    if kind is dict or kind is list:
+        for slot, item in value.items() if kind is dict else enumerate(value):
+            item_kind = type(item)
+            if item_kind is int:
+                value[slot] = float(item)
+            elif item_kind is dict or item_kind is list:
+                _floats(item)
+    return value
+
+
 class _Jq(_Node):
     """One ``jq(<body>)`` expression."""
 
-    __slots__ = ("body", "program")
+    __slots__ = ("body", "path_only", "program")
 
     def __init__(self, body: str) -> None:
         self.body = body
         # gojq runs an empty program as `.`; libjq refuses it ("Top-level program not given").
         self.program = body if body.strip(_GO_SPACE) else "."
+        # A path such as `.a.b[0]` returns a piece of the data, whose numbers gojq sees as
+        # float64 (the data is Go-JSON decoded for every run, §2.2). libjq hands back whole
+        # numbers as ints, which Go-%v would print as ints (`1234567`, not `1.234567e+06`).
+        self.path_only = _PATH_PROGRAM.fullmatch(self.program) is not None
 
     def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
         program = cache.program(self.program)
@@ -151,6 +176,8 @@ class _Jq(_Node):
             raise _EvalError(f"error in jq query {self.body}: no results")
         if second is not _NOTHING:
             raise _EvalError("jq query produced multiple outputs")
+        if self.path_only:
+            return _floats(first)  # type: ignore[no-any-return]
         return _from_jq(first)  # type: ignore[no-any-return]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from direktiv_sdk._jq import compile_error_text
 from direktiv_sdk.errors import CatchableError, DirektivError, TemplateSyntaxError
-from direktiv_sdk.gojson import JSON, JSONObject, dumps
+from direktiv_sdk.gojson import JSON, JSONObject, dumps, format_v
 from direktiv_sdk.jx import (
     DEFAULT_CACHE,
     JqCache,
@@ -89,7 +89,12 @@ def test_string_templates(template: str, expected: JSON) -> None:
 
 
 def test_single_expression_keeps_its_type_and_python_number_model() -> None:
-    assert type(evaluate("jq(.n)")) is int  # libjq: integral numbers come back as ints
+    # A path returns data, whose numbers gojq sees as float64 (§2.2); libjq alone gives an int.
+    assert type(evaluate("jq(.n)")) is float
+    assert evaluate("jq(.a)") == [1.0, 2.0, 3.0]
+    assert [type(x) for x in evaluate("jq(.a)")] == [float, float, float]  # type: ignore[union-attr]
+    assert type(evaluate("jq(.n + 1)")) is int  # libjq: computed whole numbers come back as ints
+    assert type(evaluate("jq(.a | length)")) is int
     assert type(evaluate("jq(.n / 2)")) is float
     assert evaluate("jq(pow(2; 53))") == 2**53
     assert type(evaluate("jq(pow(2; 53))")) is int
@@ -104,6 +109,16 @@ def test_single_expression_keeps_its_type_and_python_number_model() -> None:
     assert repr(evaluate("jq({a: [1e20, {b: [1e17, 3, -1e300]}], c: 5})")) == (
         "{'a': [1e+20, {'b': [1e+17, 3, -1e+300]}], 'c': 5}"
     )
+
+
+def test_data_numbers_stay_go_float64_for_go_v_formatting() -> None:
+    data: JSONObject = {"n": 1234567.0, "m": 1e6, "l": [1e6, 2.0], "small": 123456.0}
+    # Interpolation is Go-JSON, where float64 and int print alike (section 0.1) ...
+    assert evaluate("v=jq(.n) jq(.m) jq(.l)", data) == "v=1234567 1000000 [1000000,2]"
+    # ... but Go-%v (text/plain setters, error arguments) prints data numbers as float64.
+    shown = [format_v(evaluate(t, data)) for t in ("jq(.n)", "jq(.l)", "jq(.small)", 'jq(.["m"])')]
+    assert shown == ["1.234567e+06", "[1e+06 2]", "123456", "1e+06"]
+    assert format_v(evaluate("jq(1234567)", data)) == "1234567"  # a literal is a Go int in gojq
 
 
 @pytest.mark.parametrize(
