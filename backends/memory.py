@@ -182,9 +182,7 @@ class MemoryStore(VariableStore):
 
     @override
     def _get(self, ref: VariableRef) -> Variable | None:
-        entry = _PREFIXES.get(id(ref.owner))
-        prefix = _prefix(ref.owner) if entry is None else entry[1]
-        folder = self._state.owners.get(prefix)
+        folder = self._state.owners.get(_prefix(ref.owner))
         return None if folder is None else folder.get(ref.key)
 
     @override
@@ -204,8 +202,7 @@ class MemoryStore(VariableStore):
         if_version: str | None,
     ) -> VariableMeta:
         payload = data if type(data) is bytes else _to_bytes(self, data)
-        entry = _PREFIXES.get(id(ref.owner))
-        prefix = _prefix(ref.owner) if entry is None else entry[1]
+        prefix = _prefix(ref.owner)
         state = self._state
         with state.lock:
             folder = state.owners.get(prefix)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 from direktiv_sdk import gojson
 from direktiv_sdk._results import InstanceResult, StateTrace
-from direktiv_sdk.clock import _CURRENT, Clock
+from direktiv_sdk.clock import Clock, _reset_current, _set_current
 from direktiv_sdk.errors import (
     CatchableError,
     FlowError,
@@ -262,7 +262,7 @@ class Instance:
 
     def ref(self, scope: str, key: str) -> VariableRef:
         """Return the reference to variable ``key`` of this instance's owner in ``scope``."""
-        owner = self._owners.get(scope) or self.owner(scope)
+        owner = self.owner(scope)
         ref = _REFS.get((id(owner), key))
         if ref is None:
             ref = owner.ref(key)
@@ -312,7 +312,7 @@ class Instance:
 
     def run(self, raw_input: bytes | None) -> InstanceResult:
         """Run the instance from its start state; return its result (never raises flow errors)."""
-        token = _CURRENT.set(self.clock)
+        token = _set_current(self.clock)
         status, code, message, output = "complete", None, None, None
         try:
             start = self.workflow.start
@@ -330,7 +330,7 @@ class Instance:
         except FlowError as exc:
             status, code, message = _status(exc), exc.code, exc.message
         finally:
-            _CURRENT.reset(token)
+            _reset_current(token)
         return InstanceResult(
             instance_id=self.instance_id,
             status=status,
@@ -346,10 +346,8 @@ class Instance:
         )
 
     def _loop(self, logic: Mapping[str, StateLogic]) -> None:
-        workflow = self.workflow
-        start = workflow.start
-        states = workflow.state_map
-        state = states[start.state] if start is not None and start.state else workflow.states[0]
+        states = self.workflow.state_map
+        state = self.workflow.start_state
         for _ in range(MAX_STEPS):
             next_id = self._run_state(state, logic[state.type])
             if not next_id:
@@ -399,21 +397,7 @@ class Instance:
             logs.append("".join(traceback.format_exception(exc)).rstrip())
             self.trace.append(record.finish(state, entry, "", crash, logs, False))
             raise crash from exc
-        self.trace.append(
-            StateTrace(
-                state.id,
-                state.type,
-                entry,
-                record.var,
-                record.writes,
-                record.transform,
-                next_id,
-                None,
-                None,
-                False,
-                tuple(logs[record.first_log :]) if len(logs) > record.first_log else (),
-            )
-        )
+        self.trace.append(record.finish(state, entry, next_id, None, logs, False))
         return next_id
 
     def _log_state(self, state: State, entry: JSONObject) -> None:
@@ -444,11 +428,11 @@ class _Record:
         state: State,
         entry: JSONObject,
         next_id: str,
-        error: FlowError,
+        error: FlowError | None,
         logs: list[str],
         caught: bool,
     ) -> StateTrace:
-        """Return the trace record of ``state``, which ended with ``error``."""
+        """Return the trace record of ``state``, which ended with ``error`` (``None``: fine)."""
         return StateTrace(
             state.id,
             state.type,
@@ -457,8 +441,8 @@ class _Record:
             self.writes,
             self.transform,
             next_id,
-            error.code,
-            error.message,
+            None if error is None else error.code,
+            None if error is None else error.message,
             caught,
             tuple(logs[self.first_log :]) if len(logs) > self.first_log else (),
         )

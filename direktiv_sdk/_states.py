@@ -40,6 +40,12 @@ UNSUPPORTED_CODE: Final = "direktiv.sdk.unsupported"
 Outcome = tuple[Template | None, str]
 
 
+def _deadline_passed(inst: Instance, record: _Record) -> None:
+    """Raise the soft timeout when a one-shot state took longer than its 5 s deadline."""
+    if inst.clock.now() - record.started > SHORT_DEADLINE:
+        raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
+
+
 def _key(template: Template, snap: Snapshot, index: int) -> str:
     key = template.evaluate(snap)
     if not isinstance(key, str) or not key:
@@ -91,8 +97,7 @@ def getter(inst: Instance, state: State, record: _Record) -> Outcome:
         else:
             found = store.get(inst.ref(scope, key))
             values[name] = None if found is None else _decode(found.data)
-    if inst.clock.now() - record.started > SHORT_DEADLINE:
-        raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
+    _deadline_passed(inst, record)
     inst.data = {**inst.data, "var": values}
     record.var = values
     return state.transform, state.transition
@@ -158,15 +163,9 @@ def setter(inst: Instance, state: State, record: _Record) -> Outcome:
             evaluated = variable.mime_type.evaluate(snap)
             mime = evaluated if isinstance(evaluated, str) else ""
         value = variable.value.evaluate(snap)
-        if value is None:
-            data = None
-        elif type(value) is int and variable.raw_mime_type is None:
-            data = str(value).encode("ascii")  # what _encode does for ints, without the call
-        else:
-            data = _encode(value, variable.raw_mime_type, key)
+        data = None if value is None else _encode(value, variable.raw_mime_type, key)
         writes.append(VariableWrite(variable.scope, key, data, mime))
-    if inst.clock.now() - record.started > SHORT_DEADLINE:
-        raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
+    _deadline_passed(inst, record)
     store = inst.engine.store
     for scope, key, data, mime in writes:
         if data is None:

@@ -158,8 +158,7 @@ def dumps(value: JSON) -> str:
         parts: list[str] = []
         _encode(value, parts, None, "")
         return _go_escapes("".join(parts))
-    text = "".join(_c_encode(canonical, 0))
-    return _go_escapes(text)
+    return _go_escapes("".join(_c_encode(canonical, 0)))
 
 
 def dumps_indent(value: JSON) -> str:

@@ -135,12 +135,8 @@ def run_workflow(
         root_path = root
     else:
         path, root_path = _locate(workflow, path, root)
-    workflow_owner = _OWNERS.get(("workflow", namespace, path)) or _owner(
-        "workflow", namespace, path
-    )
-    namespace_owner = _OWNERS.get(("namespace", namespace, "")) or _owner(
-        "namespace", namespace, ""
-    )
+    workflow_owner = _owner("workflow", namespace, path)
+    namespace_owner = _owner("namespace", namespace, "")
     instance_owner = None if instance_id is None else Owner.for_instance(namespace, instance_id)
     raw = None if input is None else _raw_input(input)
     runners = adapt_functions(functions) if functions else {}

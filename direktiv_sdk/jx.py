@@ -96,21 +96,25 @@ class _EvalError(Exception):
         self.detail = detail
 
 
-def _from_jq(value: Any) -> Any:
-    """Turn huge jq ints back into floats, in place (jq results are fresh objects)."""
+def _from_jq(value: Any, *, floats: bool = False) -> Any:
+    """Fix jq's numbers in a result, in place (jq results are fresh objects).
+
+    Huge ints become floats again (libjq found a float64 integral); with ``floats``, every int
+    does (a result read from the data, whose numbers gojq sees as float64).
+    """
     kind = type(value)
     if kind is int:
-        return value if -_INT_LIMIT <= value <= _INT_LIMIT else float(value)
+        return float(value) if floats or not -_INT_LIMIT <= value <= _INT_LIMIT else value
     if kind is dict or kind is list:
         # Replacing a dict's value while iterating is fine: the keys do not change.
         for slot, item in value.items() if kind is dict else enumerate(value):
             item_kind = type(item)
             # Leaves inline: a call per number or string would be most of the cost.
             if item_kind is int:
-                if not -_INT_LIMIT <= item <= _INT_LIMIT:
+                if floats or not -_INT_LIMIT <= item <= _INT_LIMIT:
                     value[slot] = float(item)
             elif item_kind is dict or item_kind is list:
-                _from_jq(item)
+                _from_jq(item, floats=floats)
     return value
 
 
@@ -129,21 +133,6 @@ class _Const(_Node):
 
     def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
         return self.value
-
-
-def _floats(value: Any) -> Any:
-    """Turn every int in a jq result into a float, in place (jq results are fresh objects)."""
-    kind = type(value)
-    if kind is int:
-        return float(value)
-    if kind is dict or kind is list:
-        for slot, item in value.items() if kind is dict else enumerate(value):
-            item_kind = type(item)
-            if item_kind is int:
-                value[slot] = float(item)
-            elif item_kind is dict or item_kind is list:
-                _floats(item)
-    return value
 
 
 class _Jq(_Node):
@@ -176,9 +165,7 @@ class _Jq(_Node):
             raise _EvalError(f"error in jq query {self.body}: no results")
         if second is not _NOTHING:
             raise _EvalError("jq query produced multiple outputs")
-        if self.path_only:
-            return _floats(first)  # type: ignore[no-any-return]
-        return _from_jq(first)  # type: ignore[no-any-return]
+        return _from_jq(first, floats=self.path_only)  # type: ignore[no-any-return]
 
 
 class _Concat(_Node):
@@ -283,13 +270,7 @@ class Template:
             CatchableError: ``direktiv.jq.badCommand`` as :meth:`evaluate`, or
                 ``direktiv.jq.notObject`` when the result (or a null template) is not an object.
         """
-        if self.is_null:
-            raise CatchableError(NOT_OBJECT, _NOT_OBJECT_MESSAGE)
-        snapshot = data if isinstance(data, Snapshot) else Snapshot(data)
-        try:
-            value = self._node.evaluate(snapshot, self._cache)
-        except _EvalError as exc:
-            raise CatchableError(BAD_COMMAND, _BAD_COMMAND_PREFIX + exc.detail) from exc.__cause__
+        value = self.evaluate(data)
         if type(value) is not dict:
             raise CatchableError(NOT_OBJECT, _NOT_OBJECT_MESSAGE)
         return value

@@ -324,6 +324,11 @@ def _check_data(value: object) -> VariableData:
     raise TypeError(f"variable data must be bytes or a binary stream, not {type(value).__name__}")
 
 
+def _check_version(if_version: object) -> None:
+    if if_version is not None and not isinstance(if_version, str):
+        raise TypeError(f"if_version must be a str, not {type(if_version).__name__}")
+
+
 class VariableStore(ABC):
     """Persistent variables in three scopes; every backend keeps this contract.
 
@@ -343,9 +348,7 @@ class VariableStore(ABC):
     @final
     def get(self, ref: VariableRef) -> Variable | None:
         """Return the variable, or ``None`` when it does not exist."""
-        if type(ref) is not VariableRef:
-            self._check_ref(ref)
-        return self._get(ref)
+        return self._get(self._check_ref(ref))
 
     @final
     def open(self, ref: VariableRef) -> VariableReader | None:
@@ -369,16 +372,13 @@ class VariableStore(ABC):
         still that one. A lost condition raises :class:`PreconditionFailedError` and leaves the
         stored value untouched.
         """
-        if type(ref) is not VariableRef:
-            self._check_ref(ref)
-        if type(data) is not bytes:
-            data = _check_data(data)
+        self._check_ref(ref)
+        data = _check_data(data)
         if not isinstance(mime_type, str):
             raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
         if not isinstance(if_absent, bool):
             raise TypeError(f"if_absent must be a bool, not {type(if_absent).__name__}")
-        if if_version is not None and not isinstance(if_version, str):
-            raise TypeError(f"if_version must be a str, not {type(if_version).__name__}")
+        _check_version(if_version)
         if if_absent and if_version is not None:
             raise ValueError("pass at most one of if_absent and if_version")
         if (if_absent or if_version is not None) and not self.supports_conditional_set:
@@ -393,8 +393,7 @@ class VariableStore(ABC):
         else :class:`PreconditionFailedError` is raised.
         """
         self._check_ref(ref)
-        if if_version is not None and not isinstance(if_version, str):
-            raise TypeError(f"if_version must be a str, not {type(if_version).__name__}")
+        _check_version(if_version)
         if if_version is not None and not self.supports_conditional_set:
             raise UnsupportedOperationError(type(self).__name__, "conditional deletes")
         return self._delete(ref, if_version)
