@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 from direktiv_sdk import open_store
-from direktiv_sdk.functions import FunctionFile
+from direktiv_sdk.engine.functions import FunctionFile
 from direktiv_sdk.store import Owner, Scope
 from harness import Sidecar, call_function
 

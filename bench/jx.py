@@ -18,8 +18,8 @@ from functools import partial
 
 import jq
 
-from direktiv_sdk.gojson import JSON, dumps, loads
-from direktiv_sdk.jx import JqCache, Snapshot, compile_template
+from direktiv_sdk.expr.gojson import JSON, dumps, loads
+from direktiv_sdk.expr.jx import JqCache, Snapshot, compile_template
 
 DATA: dict[str, JSON] = {
     "var": {"x": 41.0},

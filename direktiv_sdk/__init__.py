@@ -6,9 +6,9 @@ its names.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from direktiv_sdk._lazy import lazy_exports
 from direktiv_sdk.errors import (
     DirektivError,
     InvalidKeyError,
@@ -19,7 +19,6 @@ from direktiv_sdk.errors import (
     StoreError,
     UnsupportedOperationError,
 )
-from direktiv_sdk.registry import default_store_url, open_store, register_store
 from direktiv_sdk.store import (
     KEY_PATTERN,
     Owner,
@@ -31,6 +30,7 @@ from direktiv_sdk.store import (
     VariableStore,
     validate_key,
 )
+from direktiv_sdk.store.registry import default_store_url, open_store, register_store
 
 __all__ = [
     "KEY_PATTERN",
@@ -63,21 +63,20 @@ __all__ = [
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the real types for checkers; at run time they load lazily
-    from direktiv_sdk.interpreter import InstanceResult, Workflow, load_workflow, run_workflow
+    from direktiv_sdk.engine.interpreter import (
+        InstanceResult,
+        Workflow,
+        load_workflow,
+        run_workflow,
+    )
 
 _LAZY: dict[str, str] = {
-    "InstanceResult": "direktiv_sdk.interpreter",
-    "Workflow": "direktiv_sdk.interpreter",
-    "load_workflow": "direktiv_sdk.interpreter",
-    "run_workflow": "direktiv_sdk.interpreter",
+    "InstanceResult": "direktiv_sdk.engine.interpreter",
+    "Workflow": "direktiv_sdk.engine.interpreter",
+    "load_workflow": "direktiv_sdk.engine.interpreter",
+    "run_workflow": "direktiv_sdk.engine.interpreter",
 }
 """Public names imported on first access: name -> module (keeps ``import direktiv_sdk`` light)."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'direktiv_sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, globals())

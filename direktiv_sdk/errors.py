@@ -177,7 +177,7 @@ class TemplateSyntaxError(DirektivError, ValueError):
 
     ``detail`` is the whole message, starting with the ``error in 'key': `` /
     ``error in element <i>: `` prefixes of the value's position (built by
-    :mod:`direktiv_sdk.jx`); ``expression`` is the offending jq program, string or value.
+    :mod:`direktiv_sdk.expr.jx`); ``expression`` is the offending jq program, string or value.
     """
 
     def __init__(self, detail: str, expression: str) -> None:

@@ -5,14 +5,18 @@ Importing it is light: no Hypothesis, jq or s3fs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from direktiv_sdk._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from direktiv_sdk.engine.functions import (
+        FunctionCall,
+        FunctionFile,
+        FunctionOutcome,
+        FunctionRunner,
+    )
     from direktiv_sdk.errors import FunctionError
-    from direktiv_sdk.functions import FunctionCall, FunctionFile, FunctionOutcome, FunctionRunner
-    from harness._action import ActionContext, SidecarRequest, VariableWrite, new_action_id
-    from harness._context import FunctionContext, VarClient
     from harness.functions import (
         ASGIRunner,
         CallableRunner,
@@ -26,7 +30,9 @@ if TYPE_CHECKING:
         function_file,
         make_runner,
     )
+    from harness.functions._context import FunctionContext, VarClient
     from harness.sidecar import DEFAULT_PORT, MAX_BODY, MAX_LOG_BODY, Sidecar
+    from harness.sidecar._action import ActionContext, SidecarRequest, VariableWrite, new_action_id
 
 __all__ = [
     "DEFAULT_PORT",
@@ -59,39 +65,33 @@ __all__ = [
 
 _LAZY: dict[str, str] = {
     "ASGIRunner": "harness.functions",
-    "ActionContext": "harness._action",
+    "ActionContext": "harness.sidecar._action",
     "CallResult": "harness.functions",
     "CallableRunner": "harness.functions",
     "DEFAULT_PORT": "harness.sidecar",
-    "FunctionCall": "direktiv_sdk.functions",
-    "FunctionContext": "harness._context",
+    "FunctionCall": "direktiv_sdk.engine.functions",
+    "FunctionContext": "harness.functions._context",
     "FunctionError": "direktiv_sdk.errors",
-    "FunctionFile": "direktiv_sdk.functions",
-    "FunctionOutcome": "direktiv_sdk.functions",
-    "FunctionRunner": "direktiv_sdk.functions",
+    "FunctionFile": "direktiv_sdk.engine.functions",
+    "FunctionOutcome": "direktiv_sdk.engine.functions",
+    "FunctionRunner": "direktiv_sdk.engine.functions",
     "MAX_BODY": "harness.sidecar",
     "MAX_LOG_BODY": "harness.sidecar",
     "Sidecar": "harness.sidecar",
-    "SidecarRequest": "harness._action",
+    "SidecarRequest": "harness.sidecar._action",
     "SidecarRunner": "harness.functions",
     "URLRunner": "harness.functions",
-    "VarClient": "harness._context",
-    "VariableWrite": "harness._action",
+    "VarClient": "harness.functions._context",
+    "VariableWrite": "harness.sidecar._action",
     "WSGIRunner": "harness.functions",
     "adapt_target": "harness.functions",
     "call_function": "harness.functions",
     "decode_output": "harness.functions",
     "function_file": "harness.functions",
     "make_runner": "harness.functions",
-    "new_action_id": "harness._action",
+    "new_action_id": "harness.sidecar._action",
 }
 """Public names loaded on first access, so loading the pytest plugin stays cheap."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'harness' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY, globals())

@@ -2,7 +2,7 @@
 
 Run cases execute on the memory, local and S3 stores (S3 through the moto server, marked
 ``s3``); load-error cases only load. Function stubs are declared in ``case.yaml`` and played
-by :class:`StubRunner`, a real :class:`~direktiv_sdk.functions.FunctionRunner`.
+by :class:`StubRunner`, a real :class:`~direktiv_sdk.engine.functions.FunctionRunner`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from typing import Any, Final
 
 import pytest
 
-from direktiv_sdk import gojson
-from direktiv_sdk._yaml import compose, to_json
-from direktiv_sdk.clock import VirtualClock, current_clock
+from direktiv_sdk.engine.clock import VirtualClock, current_clock
+from direktiv_sdk.engine.functions import FunctionCall, FunctionOutcome
+from direktiv_sdk.engine.interpreter import InstanceResult, load_workflow, run_workflow
 from direktiv_sdk.errors import WorkflowLoadError
-from direktiv_sdk.functions import FunctionCall, FunctionOutcome
-from direktiv_sdk.interpreter import InstanceResult, load_workflow, run_workflow
-from direktiv_sdk.registry import open_store
+from direktiv_sdk.expr import gojson
+from direktiv_sdk.flow._yaml import compose, to_json
 from direktiv_sdk.store import Owner, VariableStore
+from direktiv_sdk.store.registry import open_store
 
 CORPUS: Final = Path(__file__).parent / "corpus"
 START: Final = 1_700_000_000.0

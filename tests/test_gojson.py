@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from direktiv_sdk.gojson import JSON, dumps, dumps_indent, format_number, format_v, loads
+from direktiv_sdk.expr.gojson import JSON, dumps, dumps_indent, format_number, format_v, loads
 
 BELOW_1E21 = math.nextafter(1e21, 0)
 BELOW_1E_6 = math.nextafter(1e-6, 0)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from direktiv_sdk import InvalidOwnerError, Owner, open_store
-from direktiv_sdk._gofmt import sprintf
-from direktiv_sdk.clock import SystemClock, VirtualClock, current_clock
+from direktiv_sdk.engine.clock import SystemClock, VirtualClock, current_clock
+from direktiv_sdk.engine.functions import FunctionCall, FunctionOutcome
+from direktiv_sdk.engine.interpreter import InstanceResult, StateTrace, load_workflow, run_workflow
 from direktiv_sdk.errors import DirektivError, FunctionNotMappedError
-from direktiv_sdk.functions import FunctionCall, FunctionOutcome
-from direktiv_sdk.gojson import JSON
-from direktiv_sdk.interpreter import InstanceResult, StateTrace, load_workflow, run_workflow
+from direktiv_sdk.expr._gofmt import sprintf
+from direktiv_sdk.expr.gojson import JSON
 from direktiv_sdk.store import VariableStore
 
 COUNTER = Path(__file__).resolve().parent.parent / "examples" / "counter.yaml"
@@ -472,7 +472,7 @@ states:
 def test_importing_the_package_does_not_import_jq() -> None:
     code = (
         "import sys, direktiv_sdk; "
-        "assert 'jq' not in sys.modules and 'direktiv_sdk.interpreter' not in sys.modules; "
+        "assert 'jq' not in sys.modules and 'direktiv_sdk.engine.interpreter' not in sys.modules; "
         "direktiv_sdk.run_workflow; assert 'jq' in sys.modules; print('ok')"
     )
     done = subprocess.run(

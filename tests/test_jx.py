@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from direktiv_sdk._jq import compile_error_text
 from direktiv_sdk.errors import CatchableError, DirektivError, TemplateSyntaxError
-from direktiv_sdk.gojson import JSON, JSONObject, dumps, format_v
-from direktiv_sdk.jx import (
+from direktiv_sdk.expr._jq import compile_error_text
+from direktiv_sdk.expr.gojson import JSON, JSONObject, dumps, format_v
+from direktiv_sdk.expr.jx import (
     DEFAULT_CACHE,
     JqCache,
     Snapshot,

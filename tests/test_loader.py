@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from direktiv_sdk._duration import Duration, parse_duration
-from direktiv_sdk._yaml import ScalarNode, YamlError, compose, scalar_value, to_json
+from direktiv_sdk.engine import load_workflow
 from direktiv_sdk.errors import WorkflowLoadError
-from direktiv_sdk.jx import JqCache
-from direktiv_sdk.loader import load_workflow
-from direktiv_sdk.model import (
+from direktiv_sdk.expr.jx import JqCache
+from direktiv_sdk.flow._duration import Duration, parse_duration
+from direktiv_sdk.flow._yaml import ScalarNode, YamlError, compose, scalar_value, to_json
+from direktiv_sdk.flow.model import (
     ActionState,
     EventState,
     GetterState,
@@ -415,3 +415,53 @@ def test_duration_shift_is_calendar_arithmetic() -> None:
     assert mixed is not None
     assert mixed.total_seconds(0.0) == 90000.0
     assert str(mixed) == "P1DT1H"
+
+
+def test_the_same_text_is_loaded_once() -> None:
+    text = "states:\n- id: a\n  type: noop\n  transform: 'jq({n: 1})'\n"
+    first = load_workflow(text)
+    assert load_workflow(text) is first
+    assert load_workflow(text, path="other.yaml") is not first  # messages name another file
+
+
+def test_an_unchanged_file_is_loaded_once_and_a_changed_one_again(tmp_path: Path) -> None:
+    file = tmp_path / "flow.yaml"
+    file.write_text("states:\n- id: a\n  type: noop\n")
+    first = load_workflow(file)
+    assert load_workflow(str(file)) is first
+    file.write_text("states:\n- id: b\n  type: noop\n")
+    second = load_workflow(file)
+    assert second is not first
+    assert [s.id for s in second.states] == ["b"]
+
+
+def test_a_private_jq_cache_bypasses_the_loaded_flows() -> None:
+    text = "states:\n- id: a\n  type: noop\n"
+    assert load_workflow(text, cache=JqCache(0)) is not load_workflow(text, cache=JqCache(0))
+
+
+def test_a_flow_that_does_not_load_fails_every_time() -> None:
+    for _ in range(2):
+        with pytest.raises(WorkflowLoadError, match="states required"):
+            load_workflow("description: no states\n")
+
+
+def test_the_loaded_flows_are_bounded() -> None:
+    from direktiv_sdk.flow import loader
+
+    first = load_workflow("states:\n- id: s0\n  type: noop\n")
+    for i in range(1, loader.LOADED_CACHE_SIZE + 1):
+        load_workflow(f"states:\n- id: s{i}\n  type: noop\n")
+    assert len(loader._LOADED) <= loader.LOADED_CACHE_SIZE
+    assert load_workflow("states:\n- id: s0\n  type: noop\n") is not first
+
+
+def test_a_pure_model_runs_through_run_workflow() -> None:
+    from direktiv_sdk.engine import Workflow, run_workflow
+    from direktiv_sdk.flow import loader
+
+    store = "memory://"
+    model = loader.load_workflow("states:\n- id: a\n  type: noop\n  transform: 'jq({n: 1})'\n")
+    assert not isinstance(model, Workflow)
+    assert run_workflow(model, store=store).output == {"n": 1}
+    assert Workflow.of(model).run(store=store).output == {"n": 1}

@@ -22,10 +22,10 @@ from direktiv_sdk import (
     register_store,
     validate_key,
 )
-from direktiv_sdk import registry as registry_module
 from direktiv_sdk.errors import KEY_RULE, BackendNotInstalledError
-from direktiv_sdk.registry import DEFAULT_STORE_URL, default_store_url, known_schemes
 from direktiv_sdk.store import VariableMeta
+from direktiv_sdk.store import registry as registry_module
+from direktiv_sdk.store.registry import DEFAULT_STORE_URL, default_store_url, known_schemes
 
 # ---------------------------------------------------------------------- scopes
 

@@ -21,11 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from textstats import app
 
-from direktiv_sdk.gojson import JSON
+from direktiv_sdk.expr.gojson import JSON
 from direktiv_sdk.store import Owner, VariableStore
 from harness import Sidecar
-from harness.pytest_plugin import FunctionCaller, WorkflowRunner
-from harness.strategies import action_inputs, variable_values
+from harness.testing.pytest_plugin import FunctionCaller, WorkflowRunner
+from harness.testing.strategies import action_inputs, variable_values
 
 FLOW = Path(__file__).with_name("flow.yaml")
 DOCUMENT = {"key": "document", "scope": "workflow", "as": "document.txt"}

@@ -16,7 +16,7 @@ from backends._local_files import XATTR_NAME, probe_xattr
 from backends.local import MARKER_NAME, LocalStore
 from direktiv_sdk import InvalidStoreURLError, Owner, PreconditionFailedError, open_store
 from direktiv_sdk.store import VariableStore, format_timestamp
-from harness.store_tests import VariableStoreTests
+from harness.testing.store_tests import VariableStoreTests
 
 
 class TestLocalStore(VariableStoreTests):

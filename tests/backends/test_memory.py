@@ -9,7 +9,7 @@ import pytest
 from backends.memory import MemoryStore
 from direktiv_sdk import InvalidStoreURLError, Owner, open_store
 from direktiv_sdk.store import VariableStore
-from harness.store_tests import VariableStoreTests
+from harness.testing.store_tests import VariableStoreTests
 
 
 class TestMemoryStore(VariableStoreTests):

@@ -21,7 +21,7 @@ from direktiv_sdk import (
     open_store,
 )
 from direktiv_sdk.store import VariableStore
-from harness.store_tests import VariableStoreTests
+from harness.testing.store_tests import VariableStoreTests
 
 NS = Owner.for_namespace("ns")
 WF = Owner.for_workflow("ns", "/flows/a b.yaml")

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from direktiv_sdk.errors import ArchiveError
-from harness._archives import extract_archive, tar_gz_directory
+from harness.files._archives import extract_archive, tar_gz_directory
 
 
 def make_tar(

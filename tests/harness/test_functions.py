@@ -21,6 +21,12 @@ from pathlib import Path
 import pytest
 
 from direktiv_sdk import open_store
+from direktiv_sdk.engine.functions import (
+    FunctionCall,
+    FunctionFile,
+    FunctionOutcome,
+    adapt_functions,
+)
 from direktiv_sdk.errors import (
     ArchiveError,
     FunctionError,
@@ -31,7 +37,6 @@ from direktiv_sdk.errors import (
     PortInUseError,
     SidecarResponseError,
 )
-from direktiv_sdk.functions import FunctionCall, FunctionFile, FunctionOutcome, adapt_functions
 from direktiv_sdk.store import Owner, Scope, VariableStore
 from harness import (
     DEFAULT_PORT,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from direktiv_sdk.errors import InvalidStoreURLError
-from harness.pytest_plugin import per_test_store_url
+from harness.testing.pytest_plugin import per_test_store_url
 
 pytest_plugins = ["pytester"]
 
@@ -45,7 +45,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_importing_the_plugin_imports_nothing_heavy() -> None:
     code = (
-        "import sys, harness.pytest_plugin; "
+        "import sys, harness.testing.pytest_plugin; "
         f"heavy = {set(HEAVY)!r} & set(sys.modules); "
         "assert not heavy, heavy"
     )
@@ -508,7 +508,7 @@ def test_direktiv_run_runs_flows_on_the_tests_store_in_virtual_time(
         test_flow="""
         import pytest
 
-        from direktiv_sdk.clock import VirtualClock
+        from direktiv_sdk.engine.clock import VirtualClock
         from direktiv_sdk.errors import FunctionNotMappedError
         from direktiv_sdk.store import Owner
 

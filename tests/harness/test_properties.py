@@ -27,11 +27,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from direktiv_sdk import gojson, open_store
+from direktiv_sdk import open_store
 from direktiv_sdk.errors import ArchiveError, InvalidKeyError
+from direktiv_sdk.expr import gojson
 from direktiv_sdk.store import Owner, Scope, VariableStore, validate_key
 from harness import FunctionContext, Sidecar, call_function
-from harness.strategies import (
+from harness.testing.strategies import (
     HOSTILE_NAME,
     FileSpec,
     action_inputs,

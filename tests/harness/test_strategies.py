@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument, NoSuchExample
 
-from direktiv_sdk import gojson, open_store
-from direktiv_sdk.functions import FunctionFile
+from direktiv_sdk import open_store
+from direktiv_sdk.engine.functions import FunctionFile
+from direktiv_sdk.expr import gojson
 from direktiv_sdk.store import Owner
-from harness.strategies import (
+from harness.testing.strategies import (
     HOSTILE_KINDS,
     HOSTILE_NAME,
     FileSpec,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from direktiv_sdk import open_store
+from direktiv_sdk.engine.functions import FunctionFile
 from direktiv_sdk.errors import (
     ArchiveError,
     CatchableError,
@@ -23,10 +24,9 @@ from direktiv_sdk.errors import (
     OutFolderError,
     PathEscapeError,
 )
-from direktiv_sdk.functions import FunctionFile
 from direktiv_sdk.store import KEY_PATTERN, Owner, Scope, VariableStore
 from harness import ActionContext
-from harness._tempdir import collect_out, write_files
+from harness.files._tempdir import collect_out, write_files
 
 NS, WF, INST = "ns", "/flows/a.yaml", "i1"
 

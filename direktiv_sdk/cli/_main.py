@@ -1,0 +1,64 @@
+"""The ``direktiv-sdk`` command: ``vars`` (store access) and ``run`` (the interpreter).
+
+Each subcommand lives in its own private module with ``add_parser(subparsers)`` and a handler
+bound through ``set_defaults(handler=...)``; they are imported here so ``--help`` lists all.
+Exit codes: 0 success, 1 the operation failed (missing variable, failed instance), 2 usage or
+load errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from direktiv_sdk import __version__
+from direktiv_sdk.cli import _run as _cli_run
+from direktiv_sdk.cli import _vars as _cli_vars
+from direktiv_sdk.errors import DirektivError
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``direktiv-sdk`` command."""
+    parser = argparse.ArgumentParser(
+        prog="direktiv-sdk",
+        description="Direktiv workflow variables, flows and functions on your machine.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _cli_vars.add_parser(subparsers)
+    _cli_run.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except DirektivError as exc:
+        print(f"direktiv-sdk: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ValueError | LookupError) else 1
+    except BrokenPipeError:
+        _drop_stdout()
+        return 1
+    except OSError as exc:  # stdout or --file could not be written or read (a full disk...)
+        _drop_stdout()
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"direktiv-sdk: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    return code
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not fail a second time."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real stdout (captured, closed): nothing to protect
+        pass

@@ -1,0 +1,87 @@
+"""What running a flow returns: :class:`InstanceResult` with a per-state :class:`StateTrace`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, NamedTuple
+
+from direktiv_sdk.expr.gojson import dumps
+
+if TYPE_CHECKING:
+    from direktiv_sdk.expr.gojson import JSON, JSONObject
+
+__all__ = ["STATUSES", "InstanceResult", "StateTrace", "VariableWrite"]
+
+STATUSES: Final = ("complete", "failed", "crashed", "cancelled")
+
+
+class VariableWrite(NamedTuple):
+    """One variable a setter wrote (``data`` is ``None`` when it deleted the variable)."""
+
+    scope: str
+    key: str
+    data: bytes | None
+    mime_type: str
+
+
+class StateTrace(NamedTuple):
+    """What one state did: its input, the ``.var`` it read, what it wrote, where it went.
+
+    A named tuple, so recording one costs next to nothing; read it by field name.
+    """
+
+    state: str
+    type: str
+    input: JSONObject
+    """The instance data when the state started."""
+    var: JSONObject | None = None
+    """The ``.var`` a getter read (``None`` for other states)."""
+    writes: tuple[VariableWrite, ...] = ()
+    transform: JSONObject | None = None
+    """The data after the state's transform (``None`` when there was none or it failed)."""
+    next: str = ""
+    """The next state (``""``: the flow ended here or failed)."""
+    error_code: str | None = None
+    error_message: str | None = None
+    caught: bool = False
+    """Whether a ``catch`` entry handled the error."""
+    logs: tuple[str, ...] = ()
+    """Instance log lines written while the state ran."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstanceResult:
+    """The outcome of one instance."""
+
+    instance_id: str
+    status: str
+    """``complete``, ``failed``, ``crashed`` or ``cancelled``."""
+    output: JSON | None
+    """The final instance data (also when an error state failed the flow), else ``None``."""
+    error_code: str | None = None
+    error_message: str | None = None
+    logs: tuple[str, ...] = ()
+    metadata: str | None = None
+    trace: tuple[StateTrace, ...] = ()
+    children: tuple[InstanceResult, ...] = ()
+    """Results of the subflow instances this instance started, in start order."""
+    namespace: str = "default"
+    path: str = "/workflow.yaml"
+
+    @property
+    def output_json(self) -> str | None:
+        """Return the output as Go-JSON (compact, sorted keys), or ``None`` without output."""
+        if self.output is None:
+            return None
+        return dumps(self.output)
+
+    @property
+    def ok(self) -> bool:
+        """Return whether the instance completed."""
+        return self.status == "complete"
+
+    def error_json(self) -> str | None:
+        """Return ``{"error":{"code":...,"message":...}}`` as Go-JSON, or ``None`` if complete."""
+        if self.status == "complete":
+            return None
+        return dumps({"error": {"code": self.error_code, "message": self.error_message}})

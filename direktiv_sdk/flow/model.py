@@ -1,0 +1,435 @@
+"""The typed model of a ``workflow/v1`` flow: frozen dataclasses built by the loader.
+
+Every template field (``transform``, ``log``, a getter ``key``...) holds a compiled
+:class:`~direktiv_sdk.expr.jx.Template`, so running a flow never parses YAML or compiles jq again.
+Every object keeps the ``line`` it came from, for messages. Build a model with
+:func:`direktiv_sdk.flow.loader.load_workflow`. This layer is pure data: it knows nothing of
+stores, engines or functions (the engine's :class:`direktiv_sdk.engine.Workflow` adds ``run``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final, Protocol
+
+import re2
+
+from direktiv_sdk.flow._duration import Duration
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+    from direktiv_sdk.expr.gojson import JSON
+    from direktiv_sdk.expr.jx import Template
+
+__all__ = [
+    "DEFAULT_RETRY_DELAY",
+    "FILE_SCOPES",
+    "FILE_TYPES",
+    "FUNCTION_TYPES",
+    "STATE_TYPES",
+    "Action",
+    "ActionFile",
+    "ActionState",
+    "Catch",
+    "DelayState",
+    "Duration",
+    "ErrorState",
+    "EventState",
+    "ForeachState",
+    "FunctionDef",
+    "FunctionFile",
+    "GetterState",
+    "GetterVariable",
+    "NoopState",
+    "ParallelState",
+    "Retries",
+    "SetterState",
+    "SetterVariable",
+    "Start",
+    "State",
+    "SwitchCondition",
+    "SwitchState",
+    "Timeouts",
+    "ValidateState",
+    "Workflow",
+]
+
+STATE_TYPES: Final = (
+    "action",
+    "consumeEvent",
+    "delay",
+    "error",
+    "eventsAnd",
+    "eventsXor",
+    "foreach",
+    "generateEvent",
+    "getter",
+    "noop",
+    "parallel",
+    "setter",
+    "switch",
+    "validate",
+)
+"""Every state ``type`` the loader accepts (``eventAnd``/``eventXor`` are aliases)."""
+
+FUNCTION_TYPES: Final = ("knative-workflow", "knative-namespace", "knative-system", "subflow")
+"""Function ``type`` values (``reusable`` is an alias of ``knative-workflow``)."""
+
+DEFAULT_RETRY_DELAY: Final = 5.0
+"""Seconds between retries when ``retries.delay`` is absent."""
+
+
+class ErrorPattern(Protocol):
+    """A compiled error-code pattern (an RE2 regular expression)."""
+
+    def search(self, text: str) -> object | None:
+        """Return a match object when the pattern occurs anywhere in ``text``, else ``None``."""
+
+
+_RE2_OPTIONS: Final = re2.Options()
+_RE2_OPTIONS.log_errors = False  # an invalid pattern is our error to report, not RE2's log line
+
+
+def compile_pattern(pattern: str) -> ErrorPattern | None:
+    """Return the regex Direktiv matches error codes with (``*`` means ``.*``), or ``None``.
+
+    Direktiv uses Go's ``regexp``, which is RE2: so do we (``google-re2``), so that a pattern
+    is valid, and matches, exactly when it would be and would in Direktiv.
+    """
+    try:
+        return re2.compile(".*" if pattern == "*" else pattern, _RE2_OPTIONS)  # type: ignore[no-any-return]
+    except re2.error:
+        return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Catch:
+    """One ``catch`` entry: an unanchored regex on the error code and where to go."""
+
+    error: str
+    transition: str = ""
+    line: int = 0
+    pattern: ErrorPattern | None = field(default=None, repr=False, compare=False)
+    """The compiled regex; ``None`` when ``error`` is not a valid regex (never matches)."""
+
+    def matches(self, code: str) -> bool:
+        """Return whether this entry catches an error with ``code``."""
+        return self.pattern is not None and self.pattern.search(code) is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Retries:
+    """An action's ``retries`` policy."""
+
+    max_attempts: int
+    codes: tuple[str, ...]
+    delay: Duration | None = None
+    multiplier: float = 0.0
+    line: int = 0
+    patterns: tuple[ErrorPattern | None, ...] = field(default=(), repr=False, compare=False)
+
+    def matches(self, code: str) -> bool:
+        """Return whether an error with ``code`` may be retried."""
+        return any(p is not None and p.search(code) is not None for p in self.patterns)
+
+    def delay_seconds(self, retry: int, now: float) -> float:
+        """Return how long to wait before retry number ``retry`` (0-based) starting at ``now``."""
+        base = DEFAULT_RETRY_DELAY if self.delay is None else self.delay.total_seconds(now)
+        if self.multiplier:
+            return float(base * self.multiplier**retry)
+        return base
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionFile:
+    """One ``files:`` entry of an action; every field is a string template (jqString)."""
+
+    key: Template
+    as_name: Template | None = None
+    scope: Template | None = None
+    type: Template | None = None
+    permissions: Template | None = None
+    raw_scope: str = ""
+    """The scope exactly as written (decides whether the key must match the variable rule)."""
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    """What an action, foreach or parallel branch calls, and how."""
+
+    function: str
+    input: Template | None = None
+    """``None``: the function gets the whole instance data."""
+    secrets: tuple[str, ...] = ()
+    retries: Retries | None = None
+    files: tuple[ActionFile, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionDef:
+    """A ``functions:`` entry."""
+
+    id: str
+    type: str
+    """One of :data:`FUNCTION_TYPES` (``reusable`` is stored as ``knative-workflow``)."""
+    image: str = ""
+    size: str = ""
+    cmd: str = ""
+    service: str = ""
+    workflow: str = ""
+    """For ``subflow`` functions: the child flow's path (relative to the caller's folder)."""
+    envs: tuple[tuple[str, str], ...] = ()
+    line: int = 0
+
+    @property
+    def is_subflow(self) -> bool:
+        """Return whether calling this function starts a child instance."""
+        return self.type == "subflow"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class State:
+    """Fields every state has; the subclasses add their own."""
+
+    id: str
+    type: str
+    index: int
+    line: int = 0
+    log: Template | None = None
+    metadata: Template | None = None
+    catch: tuple[Catch, ...] = ()
+    transform: Template | None = None
+    """``None`` when absent, null, ``""`` or ``"."`` (the data is left as it is)."""
+    transition: str = ""
+    """The next state; ``""`` ends the flow."""
+    transition_line: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NoopState(State):
+    """``noop``: only log, metadata, transform and transition."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetterVariable:
+    """One variable a getter reads into ``.var``."""
+
+    key: Template
+    scope: str
+    as_name: str = ""
+    line: int = 0
+    fixed_key: str | None = None
+    """The key when it is written without ``jq(...)`` (already checked by the loader)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetterState(State):
+    """``getter``: read variables into ``.var``."""
+
+    variables: tuple[GetterVariable, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetterVariable:
+    """One variable a setter writes (or deletes, when the value is null)."""
+
+    key: Template
+    scope: str
+    value: Template
+    mime_type: Template | None = None
+    raw_mime_type: JSON = None
+    """``mimeType`` as written in YAML: it decides how the value is encoded (§4.2 step 4)."""
+    line: int = 0
+    fixed_key: str | None = None
+    """The key when it is written without ``jq(...)`` (already checked by the loader)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetterState(State):
+    """``setter``: write variables, all or nothing."""
+
+    variables: tuple[SetterVariable, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwitchCondition:
+    """One ``conditions:`` entry of a switch."""
+
+    condition: Template
+    transform: Template | None = None
+    transition: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SwitchState(State):
+    """``switch``: the first true condition picks the transform and transition."""
+
+    conditions: tuple[SwitchCondition, ...]
+    default_transform: Template | None = None
+    default_transition: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorState(State):
+    """``error``: set the instance error (Go format string ``message`` with ``args``)."""
+
+    error: str
+    message: Template
+    args: tuple[Template, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidateState(State):
+    """``validate``: check ``subject`` (default: the whole data) against a JSON Schema."""
+
+    schema: JSON
+    subject: Template | None = None
+    validator: Validator | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DelayState(State):
+    """``delay``: wait ``duration`` on the clock."""
+
+    duration: Duration
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionState(State):
+    """``action``: call one function (or subflow)."""
+
+    action: Action
+    timeout: Duration | None = None
+    async_: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForeachState(State):
+    """``foreach``: call the action once per element of ``array`` (at most 3 at a time)."""
+
+    array: Template
+    action: Action
+    timeout: Duration | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParallelState(State):
+    """``parallel``: call every action at once; ``mode`` is ``and`` or ``or``."""
+
+    actions: tuple[Action, ...]
+    mode: str = "and"
+    timeout: Duration | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventState(State):
+    """An event state (consumeEvent, eventsAnd, eventsXor, generateEvent): loads, cannot run yet."""
+
+    definition: JSON = None
+    """The state's event fields as written (kept for tooling)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Start:
+    """The ``start:`` block."""
+
+    type: str = "default"
+    state: str = ""
+    line: int = 0
+
+    @property
+    def is_event_start(self) -> bool:
+        """Return whether only events can start this flow."""
+        return self.type in ("event", "eventsXor", "eventsAnd")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """``timeouts:``: the workflow's soft (interrupt) and hard (kill) limits."""
+
+    interrupt: Duration | None = None
+    kill: Duration | None = None
+
+    def deadlines(self, start: float) -> tuple[float, float]:
+        """Return the soft and hard deadlines of an instance started at ``start``."""
+        soft = start + 15 * 60 if self.interrupt is None else self.interrupt.shift(start)
+        hard = soft + 5 * 60 if self.kill is None else self.kill.shift(start)
+        return soft, hard
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workflow:
+    """A loaded flow: frozen, so any number of instances can run it."""
+
+    states: tuple[State, ...]
+    functions: tuple[FunctionDef, ...] = ()
+    start: Start | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    description: str = ""
+    url: str = ""
+    direktiv_api: str = ""
+    file: str | None = None
+    """The file the flow was loaded from (``None`` for YAML text)."""
+    source: str = field(default="", repr=False)
+    state_map: Mapping[str, State] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
+    function_map: Mapping[str, FunctionDef] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
+
+    @property
+    def start_state(self) -> State:
+        """Return the state an instance starts in (``start.state`` or the first state)."""
+        if self.start is not None and self.start.state:
+            return self.state_map[self.start.state]
+        return self.states[0]
+
+    def state(self, state_id: str) -> State:
+        """Return the state with id ``state_id`` (``KeyError`` if there is none)."""
+        return self.state_map[state_id]
+
+    def function(self, function_id: str) -> FunctionDef:
+        """Return the function with id ``function_id`` (``KeyError`` if there is none)."""
+        return self.function_map[function_id]
+
+    def used_functions(self) -> tuple[FunctionDef, ...]:
+        """Return the functions that some action of this flow calls, in definition order."""
+        used: set[str] = set()
+        for state in self.states:
+            if isinstance(state, ActionState | ForeachState):
+                used.add(state.action.function)
+            elif isinstance(state, ParallelState):
+                used.update(action.function for action in state.actions)
+        return tuple(f for f in self.functions if f.id in used)
+
+
+FILE_SCOPES: Final = ("instance", "workflow", "namespace", "file")
+"""Scopes a ``files:`` entry may read from (``file`` = the namespace file tree)."""
+
+FILE_TYPES: Final = ("", "plain", "base64", "tar", "tar.gz")
+"""How a ``files:`` entry is written into the temp dir (``""`` means ``plain``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionFile:
+    """One evaluated ``files:`` entry of an action."""
+
+    key: str
+    scope: str = "instance"
+    as_name: str = ""
+    """The file name in the temp dir; ``""`` means use :attr:`key`."""
+    type: str = ""
+    permissions: int | None = None
+    """Octal mode applied to written files (every regular file of an archive), if given."""
+
+    @property
+    def target(self) -> str:
+        """Return the name the file gets inside the temp dir."""
+        return self.as_name or self.key

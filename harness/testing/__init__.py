@@ -1,0 +1,1 @@
+"""The testing kit: the pytest plugin, Hypothesis strategies, the store conformance suite."""
