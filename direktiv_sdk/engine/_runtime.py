@@ -130,14 +130,6 @@ class Engine:
         return workflow
 
 
-_REFS: dict[tuple[int, str], VariableRef] = {}
-"""Validated variable references by (owner id, key): building one checks the key again.
-
-Keyed by ``id(owner)``, because hashing an Owner runs Python code; a cached reference holds its
-owner, so the id cannot be reused by another owner while the entry exists.
-"""
-
-
 class Instance:
     """One instance of a flow, run by :meth:`run`."""
 
@@ -218,14 +210,7 @@ class Instance:
 
     def ref(self, scope: str, key: str) -> VariableRef:
         """Return the reference to variable ``key`` of this instance's owner in ``scope``."""
-        owner = self.owner(scope)
-        ref = _REFS.get((id(owner), key))
-        if ref is None:
-            ref = owner.ref(key)
-            if len(_REFS) >= 4096:
-                _REFS.clear()
-            _REFS[id(owner), key] = ref
-        return ref
+        return self.owner(scope).ref(key)
 
     def log(self, message: str) -> None:
         """Append a line to the instance log."""
