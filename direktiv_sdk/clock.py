@@ -2,16 +2,5 @@
 
 from __future__ import annotations
 
-from direktiv_sdk.engine.clock import (
-    Clock,
-    SystemClock,
-    VirtualClock,
-    current_clock,
-)
-
-__all__ = [
-    "Clock",
-    "SystemClock",
-    "VirtualClock",
-    "current_clock",
-]
+from direktiv_sdk.engine.clock import *  # noqa: F403 - the same public names
+from direktiv_sdk.engine.clock import __all__  # noqa: F401 - and the same list

@@ -2,22 +2,5 @@
 
 from __future__ import annotations
 
-from direktiv_sdk.engine.functions import (
-    FILE_SCOPES,
-    FILE_TYPES,
-    FunctionCall,
-    FunctionFile,
-    FunctionOutcome,
-    FunctionRunner,
-    adapt_functions,
-)
-
-__all__ = [
-    "FILE_SCOPES",
-    "FILE_TYPES",
-    "FunctionCall",
-    "FunctionFile",
-    "FunctionOutcome",
-    "FunctionRunner",
-    "adapt_functions",
-]
+from direktiv_sdk.engine.functions import *  # noqa: F403 - the same public names
+from direktiv_sdk.engine.functions import __all__  # noqa: F401 - and the same list

@@ -2,22 +2,5 @@
 
 from __future__ import annotations
 
-from direktiv_sdk.expr.gojson import (
-    JSON,
-    JSONObject,
-    dumps,
-    dumps_indent,
-    format_number,
-    format_v,
-    loads,
-)
-
-__all__ = [
-    "JSON",
-    "JSONObject",
-    "dumps",
-    "dumps_indent",
-    "format_number",
-    "format_v",
-    "loads",
-]
+from direktiv_sdk.expr.gojson import *  # noqa: F403 - the same public names
+from direktiv_sdk.expr.gojson import __all__  # noqa: F401 - and the same list

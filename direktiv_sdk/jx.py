@@ -2,24 +2,5 @@
 
 from __future__ import annotations
 
-from direktiv_sdk.expr.jx import (
-    BAD_COMMAND,
-    DEFAULT_CACHE,
-    NOT_OBJECT,
-    JqCache,
-    Snapshot,
-    Template,
-    compile_template,
-    truth,
-)
-
-__all__ = [
-    "BAD_COMMAND",
-    "DEFAULT_CACHE",
-    "NOT_OBJECT",
-    "JqCache",
-    "Snapshot",
-    "Template",
-    "compile_template",
-    "truth",
-]
+from direktiv_sdk.expr.jx import *  # noqa: F403 - the same public names
+from direktiv_sdk.expr.jx import __all__  # noqa: F401 - and the same list

@@ -2,14 +2,5 @@
 
 from __future__ import annotations
 
-from harness.testing.store_tests import (
-    VariableStoreStateMachine,
-    VariableStoreTests,
-    run_state_machine,
-)
-
-__all__ = [
-    "VariableStoreStateMachine",
-    "VariableStoreTests",
-    "run_state_machine",
-]
+from harness.testing.store_tests import *  # noqa: F403 - the same public names
+from harness.testing.store_tests import __all__  # noqa: F401 - and the same list

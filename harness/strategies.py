@@ -2,30 +2,5 @@
 
 from __future__ import annotations
 
-from harness.testing.strategies import (
-    HOSTILE_KINDS,
-    HOSTILE_NAME,
-    FileSpec,
-    action_inputs,
-    file_specs,
-    invalid_variable_keys,
-    mime_types,
-    scopes,
-    tar_archives,
-    variable_keys,
-    variable_values,
-)
-
-__all__ = [
-    "HOSTILE_KINDS",
-    "HOSTILE_NAME",
-    "FileSpec",
-    "action_inputs",
-    "file_specs",
-    "invalid_variable_keys",
-    "mime_types",
-    "scopes",
-    "tar_archives",
-    "variable_keys",
-    "variable_values",
-]
+from harness.testing.strategies import *  # noqa: F403 - the same public names
+from harness.testing.strategies import __all__  # noqa: F401 - and the same list
