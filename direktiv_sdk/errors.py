@@ -160,11 +160,16 @@ class WorkflowLoadError(DirektivError, ValueError):
         file: str | None = None,
         line: int | None = None,
         state: str | None = None,
+        rule: str = "D001",
+        column: int | None = None,
     ) -> None:
         self.detail = detail
         self.file = file
         self.line = line
         self.state = state
+        self.rule = rule
+        """The ``direktiv-sdk lint`` code of the problem (docs/lint.md)."""
+        self.column = column
         where = file or "<workflow>"
         if line is not None:
             where = f"{where}:{line}"
@@ -180,9 +185,11 @@ class TemplateSyntaxError(DirektivError, ValueError):
     :mod:`direktiv_sdk.expr.jx`); ``expression`` is the offending jq program, string or value.
     """
 
-    def __init__(self, detail: str, expression: str) -> None:
+    def __init__(self, detail: str, expression: str, *, rule: str = "D001") -> None:
         self.detail = detail
         self.expression = expression
+        self.rule = rule
+        """The ``direktiv-sdk lint`` code of the problem (docs/lint.md)."""
         super().__init__(detail)
 
 

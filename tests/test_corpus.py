@@ -30,7 +30,7 @@ START: Final = 1_700_000_000.0
 
 _CASE_KEYS: Final = {
     "description", "flow", "namespace", "before", "functions", "secrets", "runs",
-    "load_error", "load_error_regex", "backends",
+    "load_error", "load_error_regex", "backends", "strict_load_error", "lint",
 }  # fmt: skip
 _RUN_KEYS: Final = {"input", "input_text", "input_base64", "flow", "instance_id", "expect"}
 _EXPECT_KEYS: Final = {
@@ -60,6 +60,8 @@ RUN_CASES: Final = sorted(name for name, case in CASES.items() if "runs" in case
 LOAD_CASES: Final = sorted(
     name for name, case in CASES.items() if "load_error" in case or "load_error_regex" in case
 )
+STRICT_CASES: Final = sorted(name for name, case in CASES.items() if "strict_load_error" in case)
+LINT_CASES: Final = sorted(name for name, case in CASES.items() if "lint" in case)
 
 
 def _check_keys(what: str, value: Mapping[str, Any], allowed: set[str]) -> None:
@@ -287,6 +289,7 @@ def _check_result(
 def test_corpus_has_cases() -> None:
     assert len(RUN_CASES) >= 60, "the corpus lost its run cases"
     assert len(LOAD_CASES) >= 20, "the corpus lost its load-error cases"
+    assert len(STRICT_CASES) >= 10, "the corpus lost its strict-mode cases"
 
 
 @pytest.mark.parametrize("name", RUN_CASES)
@@ -343,3 +346,26 @@ def test_corpus_load_error(name: str) -> None:
         assert str(caught.value) == case["load_error"]
     if "load_error_regex" in case:
         assert re.search(case["load_error_regex"], str(caught.value)), str(caught.value)
+
+
+@pytest.mark.parametrize("name", STRICT_CASES)
+def test_corpus_strict_load_error(name: str) -> None:
+    """Direktiv loads the flow (it fails only when the state runs); --strict refuses it."""
+    case = CASES[name]
+    _check_keys(name, case, _CASE_KEYS)
+    folder = CORPUS / name
+    flow = case.get("flow", "flow.yaml")
+    with pytest.raises(WorkflowLoadError) as caught:
+        load_workflow(folder / flow, path=flow, strict=True)
+    assert str(caught.value) == case["strict_load_error"]
+    assert caught.value.rule == case["lint"][0]
+
+
+@pytest.mark.parametrize("name", LINT_CASES)
+def test_corpus_lint_findings(name: str) -> None:
+    """A flow that loads keeps what it will meet at run time as findings, in order."""
+    case = CASES[name]
+    folder = CORPUS / name
+    flow = case.get("flow", "flow.yaml")
+    loaded = load_workflow(folder / flow, path=flow)
+    assert [finding.code for finding in loaded.findings] == case["lint"]

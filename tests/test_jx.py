@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 import threading
 from pathlib import Path
 
@@ -413,13 +414,19 @@ def test_jq_syntax_errors_fail_at_load(body: str, reason: str) -> None:
     assert isinstance(error.__cause__, ValueError)
 
 
-def test_js_expressions_are_not_supported() -> None:
-    error = load_error("x js(return data.a) y")
-    assert error.detail == (
-        "js() expressions are not supported: 'js(return data.a)' needs a JavaScript engine this "
-        "tool does not have; use jq(...) instead"
-    )
-    assert error.expression == "return data.a"
+def test_js_without_the_extra_fails_with_the_install_hint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "py_mini_racer", None)  # import now raises ImportError
+    for strict in (True, False):
+        with pytest.raises(TemplateSyntaxError) as caught:
+            compile_template("x js(return data.a) y", strict=strict)
+        assert caught.value.detail == (
+            "js() needs a JavaScript engine: 'js(return data.a)' runs on V8, which is not "
+            "installed; install it with pip install 'direktiv-sdk[js]'"
+        )
+        assert caught.value.expression == "return data.a"
+        assert caught.value.rule == "J104"
 
 
 def test_load_errors_carry_nested_prefixes() -> None:

@@ -148,11 +148,6 @@ def test_a_loaded_flow_is_reused_without_reparsing() -> None:
             '<workflow>:2: state \'a\': fields "id" and "ID" both set "id": keep one',
         ),
         ("states:\n- [a, b]\n", "<workflow>:2: state[0]: invalid: expected a mapping"),
-        (
-            "states:\n- {id: a, type: noop, log: 'jq(.x'}\n",
-            "<workflow>:2: state 'a': log: jq/js script missing bracket: 'jq(.x' has a 'jq(' "
-            "without its closing ')'; add the ')'",
-        ),
         ("- a\n- b\n", "<workflow>:1: a flow must be a mapping with a 'states:' list"),
         ("", "<workflow>:1: states required"),
         (
@@ -211,6 +206,26 @@ def test_load_errors(text: str, message: str) -> None:
     with pytest.raises(WorkflowLoadError) as caught:
         load_workflow(text)
     assert str(caught.value) == message
+
+
+def test_run_time_problems_are_findings_or_strict_load_errors() -> None:
+    text = "states:\n- {id: a, type: noop, log: 'jq(.x'}\n"
+    message = (
+        "<workflow>:2: state 'a': log: jq/js script missing bracket: 'jq(.x' has a 'jq(' "
+        "without its closing ')'; add the ')'"
+    )
+    with pytest.raises(WorkflowLoadError) as caught:
+        load_workflow(text, strict=True)
+    assert str(caught.value) == message
+    assert caught.value.rule == "J101"
+    flow = load_workflow(text)  # Direktiv loads it and fails only when 'a' runs
+    [finding] = flow.findings
+    assert (finding.line, finding.column, finding.code, finding.state) == (2, 28, "J101", "a")
+    assert str(finding) == (
+        "<workflow>:2:28: J101 state 'a': log: jq/js script missing bracket: 'jq(.x' has a "
+        "'jq(' without its closing ')'; add the ')'"
+    )
+    assert finding.severity == "error"
 
 
 def test_event_states_and_starts_load() -> None:

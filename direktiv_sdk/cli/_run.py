@@ -60,6 +60,12 @@ def add_parser(subparsers: Any) -> None:
         help="a namespace secret for actions' secrets: lists (repeatable)",
     )
     parser.add_argument("--trace", action="store_true", help="print each state's work to stderr")
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse to run a flow with lint errors (see direktiv-sdk lint), not only what "
+        "Direktiv refuses",
+    )
     parser.set_defaults(handler=_run, parser=parser)
 
 
@@ -110,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         instance_id=args.instance_id,
         functions=functions or None,
         secrets=secrets,
+        strict=args.strict,
     )
     if args.trace:
         print_trace(result, sys.stderr)

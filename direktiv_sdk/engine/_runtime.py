@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
 
-from direktiv_sdk.engine._api import SOFT_CODE, SOFT_MESSAGE, Record, new_id
+from direktiv_sdk.engine._api import SHORT_DEADLINE, SOFT_CODE, SOFT_MESSAGE, Record, new_id
 from direktiv_sdk.engine.clock import Clock, _reset_current, _set_current
 from direktiv_sdk.engine.results import InstanceResult, StateTrace
 from direktiv_sdk.engine.states import LOGIC
@@ -28,6 +28,7 @@ from direktiv_sdk.errors import (
     WorkflowLoadError,
 )
 from direktiv_sdk.expr import gojson
+from direktiv_sdk.expr._clock import reset_deadline, use_deadline
 from direktiv_sdk.expr.jx import Snapshot
 from direktiv_sdk.store import Owner, VariableRef, VariableStore
 
@@ -49,6 +50,8 @@ __all__ = [
 
 MAX_STEPS: Final = 10_000
 """State transitions one instance may make (ends loops that never end, even on a virtual clock)."""
+_ONE_SHOT: Final = frozenset(("noop", "switch", "error", "validate", "getter", "setter"))
+"""States with Direktiv's short (5 s) deadline: a js() script there stops at it."""
 _CANCELLED_CODES: Final = ("direktiv.cancels.parent", "direktiv.cancels.api")
 
 
@@ -325,11 +328,29 @@ class Instance:
         )
 
     def _run_state(self, state: State, logic: StateLogic) -> str:
+        # Reset restores what was set before, also after the inner use_deadline.
+        token = use_deadline(None)
+        try:
+            return self._run_state_within(state, logic)
+        finally:
+            reset_deadline(token)
+
+    def _expression_deadline(self, state: State, started: float) -> float | None:
+        """Return when a js() script of this state must stop (the state's or the flow's end)."""
+        limits = [self.hard]
+        if not self.soft_fired:
+            limits.append(self.soft)
+        if state.type in _ONE_SHOT:
+            limits.append(started + SHORT_DEADLINE)
+        return min(limits)
+
+    def _run_state_within(self, state: State, logic: StateLogic) -> str:
         entry = self.data
         logs = self.logs
         record = Record(len(logs))
         try:
             record.started = self.check_time(self.clock)
+            use_deadline(self._expression_deadline(state, record.started))
             if state.log is not None or state.metadata is not None:
                 self._log_state(state, entry)
             transform, next_id = logic(self, state, record)

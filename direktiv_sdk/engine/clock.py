@@ -15,10 +15,12 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Final, Protocol, runtime_checkable
 
 from typing_extensions import override
+
+from direktiv_sdk.expr._clock import reset_clock, use_clock
 
 __all__ = ["Clock", "SystemClock", "VirtualClock", "current_clock"]
 
@@ -116,9 +118,14 @@ def current_clock() -> Clock:
     return _CURRENT.get(_SYSTEM)
 
 
-def _set_current(clock: Clock) -> contextvars.Token[Clock]:
-    return _CURRENT.set(clock)
+_Tokens = tuple[contextvars.Token[Clock], contextvars.Token[Callable[[], float] | None]]
 
 
-def _reset_current(token: contextvars.Token[Clock]) -> None:
-    _CURRENT.reset(token)
+def _set_current(clock: Clock) -> _Tokens:
+    # Expressions read the same clock: jq(now), Date.now() and js() deadlines.
+    return _CURRENT.set(clock), use_clock(clock.now)
+
+
+def _reset_current(tokens: _Tokens) -> None:
+    _CURRENT.reset(tokens[0])
+    reset_clock(tokens[1])

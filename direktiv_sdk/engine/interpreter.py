@@ -94,7 +94,11 @@ _RUNNABLE: dict[int, tuple[model.Workflow, Workflow]] = {}
 
 
 def load_workflow(
-    source: str | os.PathLike[str], *, path: str | None = None, cache: JqCache | None = None
+    source: str | os.PathLike[str],
+    *,
+    path: str | None = None,
+    cache: JqCache | None = None,
+    strict: bool = False,
 ) -> Workflow:
     """Load and validate a flow from a file path or YAML text; a flow loaded before is reused.
 
@@ -103,7 +107,7 @@ def load_workflow(
     Raises:
         WorkflowLoadError: the flow does not load; the message names file, line and state.
     """
-    flow = loader.load_workflow(source, path=path, cache=cache)
+    flow = loader.load_workflow(source, path=path, cache=cache, strict=strict)
     entry = _RUNNABLE.get(id(flow))
     if entry is not None and entry[0] is flow:
         return entry[1]
@@ -173,6 +177,7 @@ def run_workflow(
     functions: Mapping[str, object] | None = None,
     clock: Clock | None = None,
     secrets: Mapping[str, str] | None = None,
+    strict: bool = False,
 ) -> InstanceResult:
     """Run one instance of ``flow`` to its end and return what happened.
 
@@ -197,13 +202,17 @@ def run_workflow(
             called through its runner instead of running the child flow.
         clock: the clock delays, retries and timeouts use (default: :class:`SystemClock`).
         secrets: namespace secrets for actions' ``secrets:`` lists.
+        strict: load ``flow`` (a path or text) refusing what ``direktiv-sdk lint`` calls an
+            error, not only what Direktiv refuses.
 
     Raises:
         WorkflowLoadError: the flow does not load.
         FunctionNotMappedError: a called knative function has no runner.
         ValueError: a bad namespace, path, instance id or input.
     """
-    workflow = flow if isinstance(flow, model.Workflow) else loader.load_workflow(flow)
+    workflow = (
+        flow if isinstance(flow, model.Workflow) else loader.load_workflow(flow, strict=strict)
+    )
     if path is not None and isinstance(root, Path):
         root_path = root
     else:

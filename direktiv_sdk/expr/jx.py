@@ -3,9 +3,11 @@
 A template is any YAML value. Maps and lists are walked (keys are never evaluated); every string
 is trimmed and split into literal text and ``jq(...)`` expressions. A string that is exactly one
 expression yields the expression's value with its own type; several segments join into one
-string (strings verbatim, other values as Go-JSON). :func:`compile_template` does all parsing and
-jq compiling when the flow loads, so a template that compiled only fails at run time for reasons
-that depend on the data.
+string (strings verbatim, other values as Go-JSON). ``js(...)`` bodies run on V8
+(:mod:`~direktiv_sdk.expr._js`). :func:`compile_template` parses and compiles when the flow
+loads; with ``strict=False`` a problem Direktiv only meets when it evaluates the string (a
+``jq(`` without its ``)``, a jq syntax error) is kept in :attr:`Template.problems` and raised
+when, and only if, the string is evaluated.
 
 Evaluation follows the reference's ``jqOne`` / ``jqObject`` / ``jqString`` wrappers: errors become
 ``CatchableError("direktiv.jq.badCommand", "failed to evaluate jq/js: ...")``.
@@ -15,10 +17,19 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from typing import Any, Final
 
 from direktiv_sdk.errors import CatchableError, TemplateSyntaxError
+from direktiv_sdk.expr._clock import instance_now
 from direktiv_sdk.expr._jq import DEFAULT_CACHE, JqCache, compile_error_text
+from direktiv_sdk.expr._js import (
+    DEFAULT_JS_ENGINE,
+    JS_INSTALL_HINT,
+    JsEngine,
+    ScriptError,
+    js_available,
+)
 from direktiv_sdk.expr.gojson import JSON, JSONObject, dumps, format_v
 
 __all__ = [
@@ -28,7 +39,9 @@ __all__ = [
     "JqCache",
     "Snapshot",
     "Template",
+    "TemplateProblem",
     "compile_template",
+    "js_available",
     "truth",
 ]
 
@@ -58,6 +71,20 @@ _PATH_PROGRAM: Final = re.compile(
 """A jq program that only walks down the data (``.``, ``.a.b``, ``.a[0]``, ``.["a b"]``)."""
 
 _NOTHING: Final = object()
+_USES_NOW: Final = re.compile(r"(?<![\w$])now(?!\w)")
+"""A jq program that calls ``now``: it reads the instance clock instead of wall time."""
+
+MISSING_BRACKET: Final = "J101"
+JQ_SYNTAX: Final = "J102"
+JS_SYNTAX: Final = "J103"
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateProblem:
+    """A problem a lenient compile deferred to run time: a lint ``code`` and the load message."""
+
+    code: str
+    message: str
 
 
 class Snapshot:
@@ -138,7 +165,7 @@ class _Const(_Node):
 class _Jq(_Node):
     """One ``jq(<body>)`` expression."""
 
-    __slots__ = ("body", "path_only", "program")
+    __slots__ = ("body", "clocked", "path_only", "program")
 
     def __init__(self, body: str) -> None:
         self.body = body
@@ -148,10 +175,23 @@ class _Jq(_Node):
         # float64 (the data is Go-JSON decoded for every run, §2.2). libjq hands back whole
         # numbers as ints, which Go-%v would print as ints (`1234567`, not `1.234567e+06`).
         self.path_only = _PATH_PROGRAM.fullmatch(self.program) is not None
+        # libjq's `now` is wall time; a program that uses it gets the instance clock's time
+        # with its input instead (so a virtual clock's PT5M wait is 300 s apart).
+        self.clocked = _USES_NOW.search(self.program) is not None
+
+    def run_text(self) -> str:
+        """Return the program libjq runs (the clocked wrapper when it reads ``now``)."""
+        if not self.clocked:
+            return self.program
+        return f".[0] as $__dx_now | .[1] | def now: $__dx_now; ({self.program}\n)"
 
     def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
-        program = cache.program(self.program)
         text = snapshot.text
+        if self.clocked:
+            program = cache.program(self.run_text())
+            text = f"[{instance_now()!r},{text}]"
+        else:
+            program = cache.program(self.program)
         try:
             results = iter(program.input_text(text))
             first = next(results, _NOTHING)
@@ -168,12 +208,40 @@ class _Jq(_Node):
         return _from_jq(first, floats=self.path_only)  # type: ignore[no-any-return]
 
 
+class _Js(_Node):
+    """One ``js(<body>)`` expression (run on V8, see :mod:`~direktiv_sdk.expr._js`)."""
+
+    __slots__ = ("body", "engine")
+
+    def __init__(self, body: str, engine: JsEngine) -> None:
+        self.body = body
+        self.engine = engine
+
+    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
+        try:
+            return self.engine.evaluate(self.body, snapshot.text)
+        except ScriptError as exc:
+            raise _EvalError(exc.detail) from None
+
+
+class _Fail(_Node):
+    """A problem Direktiv meets only when it evaluates the string (lenient compile)."""
+
+    __slots__ = ("detail",)
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
+        raise _EvalError(self.detail)
+
+
 class _Concat(_Node):
     """Two or more segments joined into one string."""
 
     __slots__ = ("segments",)
 
-    def __init__(self, segments: tuple[str | _Jq, ...]) -> None:
+    def __init__(self, segments: tuple[str | _Node, ...]) -> None:
         self.segments = segments
 
     def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
@@ -227,15 +295,26 @@ class Template:
     Build one with :func:`compile_template`. Templates are immutable and thread-safe.
     """
 
-    __slots__ = ("_cache", "_node", "_programs", "is_null", "source")
+    __slots__ = ("_cache", "_node", "_programs", "is_null", "problems", "scripts", "source")
 
     source: JSON
     """The raw YAML value."""
     is_null: bool
     """True for an absent/``null`` template: :meth:`evaluate` returns None without evaluating."""
+    scripts: tuple[str, ...]
+    """The ``js(...)`` bodies this template runs, in evaluation order."""
+    problems: tuple[TemplateProblem, ...]
+    """What a lenient compile found and deferred to run time (empty after a strict one)."""
 
     def __init__(
-        self, source: JSON, node: _Node, programs: tuple[str, ...], cache: JqCache
+        self,
+        source: JSON,
+        node: _Node,
+        programs: tuple[str, ...],
+        cache: JqCache,
+        *,
+        scripts: tuple[str, ...] = (),
+        problems: tuple[TemplateProblem, ...] = (),
     ) -> None:
         """Use :func:`compile_template` instead."""
         self.source = source
@@ -243,11 +322,18 @@ class Template:
         self._node = node
         self._programs = programs
         self._cache = cache
+        self.scripts = scripts
+        self.problems = problems
 
     @property
     def programs(self) -> tuple[str, ...]:
         """Return the jq program texts this template runs, in evaluation order."""
         return self._programs
+
+    @property
+    def is_literal(self) -> bool:
+        """Return whether the value is known without evaluating (no expression, no problem)."""
+        return not (self._programs or self.scripts or self.problems)
 
     def evaluate(self, data: Snapshot | JSON) -> JSON:
         """Evaluate against ``data`` (the reference's ``jqOne``).
@@ -285,104 +371,174 @@ class Template:
         return f"Template({self.source!r})"
 
 
-def compile_template(value: JSON, *, cache: JqCache | None = None) -> Template:
+def compile_template(
+    value: JSON,
+    *,
+    cache: JqCache | None = None,
+    strict: bool = True,
+    js: JsEngine | None = None,
+) -> Template:
     """Parse ``value`` and compile every jq program in it (through ``cache``).
 
     Args:
         value: the YAML value (null, bool, number, string, list or map with string keys).
         cache: where compiled programs live; :data:`DEFAULT_CACHE` when None.
+        strict: raise for problems Direktiv only meets at run time (a ``jq(`` without its
+            ``)``, a jq or js syntax error); with False they are kept in
+            :attr:`Template.problems` and raised as ``direktiv.jq.badCommand`` when evaluated.
+        js: the engine ``js(...)`` bodies run on (default: the shared one).
 
     Raises:
-        TemplateSyntaxError: a ``jq(`` without its ``)``, a jq syntax error, a ``js(...)``
-            expression (not supported), or a value that is not JSON.
+        TemplateSyntaxError: a value that is not JSON, a ``js(...)`` without the ``[js]``
+            extra, or (strict) a problem above.
     """
-    if cache is None:
-        cache = DEFAULT_CACHE
-    programs: list[str] = []
-    node = _compile(value, cache, "", programs)
-    return Template(value, node, tuple(dict.fromkeys(programs)), cache)
-
-
-def _compile(value: object, cache: JqCache, where: str, programs: list[str]) -> _Node:
-    if value is None or isinstance(value, bool | int):
-        return _Const(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise TemplateSyntaxError(
-                f"{where}invalid number {value!r}: JSON has no NaN or Infinity, use a finite "
-                "number",
-                repr(value),
-            )
-        return _Const(value)
-    if isinstance(value, str):
-        return _compile_string(value, cache, where, programs)
-    if isinstance(value, dict):
-        items: list[tuple[str, _Node]] = []
-        for key in value:
-            if not isinstance(key, str):
-                raise TemplateSyntaxError(
-                    f"{where}invalid map key {key!r}: template map keys must be strings",
-                    repr(key),
-                )
-        for key in sorted(value):
-            items.append((key, _compile(value[key], cache, f"{where}error in '{key}': ", programs)))
-        return _Map(tuple(items))
-    if isinstance(value, list | tuple):
-        return _List(
-            tuple(
-                _compile(item, cache, f"{where}error in element {index}: ", programs)
-                for index, item in enumerate(value)
-            )
-        )
-    raise TemplateSyntaxError(
-        f"{where}unexpected type: {type(value).__name__} ({value!r}); a template holds only null, "
-        "booleans, numbers, strings, lists and maps",
-        repr(value),
+    compiler = _Compiler(DEFAULT_CACHE if cache is None else cache, strict, js)
+    node = compiler.compile(value, "")
+    return Template(
+        value,
+        node,
+        tuple(dict.fromkeys(compiler.programs)),
+        compiler.cache,
+        scripts=tuple(dict.fromkeys(compiler.scripts)),
+        problems=tuple(compiler.problems),
     )
 
 
-def _compile_string(raw: str, cache: JqCache, where: str, programs: list[str]) -> _Node:
-    text = raw.strip(_GO_SPACE)
-    segments: list[str | _Jq] = []
-    position = 0
-    while (match := _OPEN.search(text, position)) is not None:
-        start = match.start()
-        if start > position:
-            segments.append(text[position:start])
-        end = _closing_bracket(text, match.end())
-        if end < 0:
-            raise TemplateSyntaxError(
-                f"{where}jq/js script missing bracket: {text!r} has a '{match.group()}' without "
-                "its closing ')'; add the ')'",
-                text,
+class _Compiler:
+    """One compile: where programs live, how to treat deferred problems, what it found."""
+
+    def __init__(self, cache: JqCache, strict: bool, js: JsEngine | None) -> None:
+        self.cache = cache
+        self.strict = strict
+        self.js = DEFAULT_JS_ENGINE if js is None else js
+        self.programs: list[str] = []
+        self.scripts: list[str] = []
+        self.problems: list[TemplateProblem] = []
+
+    def defer(
+        self,
+        code: str,
+        message: str,
+        source: str,
+        run_detail: str,
+        cause: Exception | None = None,
+    ) -> _Node:
+        """Raise ``message`` now (strict) or keep it and fail with ``run_detail`` when run."""
+        if self.strict:
+            raise TemplateSyntaxError(message, source, rule=code) from cause
+        self.problems.append(TemplateProblem(code, message))
+        return _Fail(run_detail)
+
+    def compile(self, value: object, where: str) -> _Node:
+        if value is None or isinstance(value, bool | int):
+            return _Const(value)
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise TemplateSyntaxError(
+                    f"{where}invalid number {value!r}: JSON has no NaN or Infinity, use a finite "
+                    "number",
+                    repr(value),
+                )
+            return _Const(value)
+        if isinstance(value, str):
+            return self.string(value, where)
+        if isinstance(value, dict):
+            for key in value:
+                if not isinstance(key, str):
+                    raise TemplateSyntaxError(
+                        f"{where}invalid map key {key!r}: template map keys must be strings",
+                        repr(key),
+                    )
+            return _Map(
+                tuple(
+                    (key, self.compile(value[key], f"{where}error in '{key}': "))
+                    for key in sorted(value)
+                )
             )
-        body = text[match.end() : end]
-        if match.group() == "js(":
-            raise TemplateSyntaxError(
-                f"{where}js() expressions are not supported: {text[start : end + 1]!r} needs a "
-                "JavaScript engine this tool does not have; use jq(...) instead",
-                body,
+        if isinstance(value, list | tuple):
+            return _List(
+                tuple(
+                    self.compile(item, f"{where}error in element {index}: ")
+                    for index, item in enumerate(value)
+                )
             )
+        raise TemplateSyntaxError(
+            f"{where}unexpected type: {type(value).__name__} ({value!r}); a template holds only "
+            "null, booleans, numbers, strings, lists and maps",
+            repr(value),
+        )
+
+    def string(self, raw: str, where: str) -> _Node:
+        text = raw.strip(_GO_SPACE)
+        segments: list[str | _Node] = []
+        position = 0
+        while (match := _OPEN.search(text, position)) is not None:
+            start = match.start()
+            if start > position:
+                segments.append(text[position:start])
+            end = _closing_bracket(text, match.end())
+            if end < 0:
+                # The reference's lexer stops here: what came before still runs first.
+                segments.append(
+                    self.defer(
+                        MISSING_BRACKET,
+                        f"{where}jq/js script missing bracket: {text!r} has a "
+                        f"'{match.group()}' without its closing ')'; add the ')'",
+                        text,
+                        "jq/js script missing bracket",
+                    )
+                )
+                position = len(text)
+                break
+            body = text[match.end() : end]
+            if match.group() == "js(":
+                segments.append(self.script(body, text[start : end + 1], where))
+            else:
+                segments.append(self.jq(body, where))
+            position = end + 1
+        if position < len(text):
+            segments.append(text[position:])
+        if not segments:
+            return _Const("")
+        if len(segments) == 1:
+            only = segments[0]
+            return _Const(only) if isinstance(only, str) else only
+        return _Concat(tuple(segments))
+
+    def jq(self, body: str, where: str) -> _Node:
         expression = _Jq(body)
         try:
-            cache.program(expression.program)
+            self.cache.program(expression.program)
         except ValueError as exc:
-            raise TemplateSyntaxError(
-                f"{where}invalid jq query {body!r}: {compile_error_text(str(exc))}; fix the jq "
-                "expression",
+            problem = compile_error_text(str(exc))
+            return self.defer(
+                JQ_SYNTAX,
+                f"{where}invalid jq query {body!r}: {problem}; fix the jq expression",
                 body,
-            ) from exc
-        programs.append(expression.program)
-        segments.append(expression)
-        position = end + 1
-    if position < len(text):
-        segments.append(text[position:])
-    if not segments:
-        return _Const("")
-    if len(segments) == 1:
-        only = segments[0]
-        return _Const(only) if isinstance(only, str) else only
-    return _Concat(tuple(segments))
+                f"error executing jq query {body}: {problem}",
+                exc,
+            )
+        self.programs.append(expression.program)
+        return expression
+
+    def script(self, body: str, shown: str, where: str) -> _Node:
+        if not js_available():
+            raise TemplateSyntaxError(
+                f"{where}js() needs a JavaScript engine: {shown!r} runs on V8, which is not "
+                f"installed; install it with {JS_INSTALL_HINT}",
+                body,
+                rule="J104",
+            )
+        if self.strict:
+            problem = self.js.syntax_error(body)
+            if problem is not None:
+                raise TemplateSyntaxError(
+                    f"{where}invalid js query {body!r}: {problem}; fix the JavaScript",
+                    body,
+                    rule=JS_SYNTAX,
+                )
+        self.scripts.append(body)
+        return _Js(body, self.js)
 
 
 def _closing_bracket(text: str, start: int) -> int:

@@ -150,7 +150,7 @@ class LiteralChecks:
     @staticmethod
     def literal(template: Template) -> tuple[bool, JSON]:
         """Return ``(True, value)`` if ``template`` contains no expression."""
-        if template.programs:
+        if not template.is_literal:
             return False, None
         return True, template.evaluate({})
 
@@ -257,4 +257,5 @@ class LiteralChecks:
 def _single_expression(raw: str, template: Template) -> bool:
     """Return whether ``raw`` is one ``jq(...)`` expression and nothing else."""
     text = go_trim(raw)
-    return len(template.programs) == 1 and text.startswith(("jq(", "js(")) and text.endswith(")")
+    expressions = len(template.programs) + len(template.scripts) + len(template.problems)
+    return expressions == 1 and text.startswith(("jq(", "js(")) and text.endswith(")")

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, NoReturn
 
 from direktiv_sdk.errors import WorkflowLoadError
+from direktiv_sdk.flow._findings import Finding
 from direktiv_sdk.flow._yaml import (
     MappingNode,
     Node,
@@ -39,18 +40,36 @@ def fold(key: str) -> str:
 
 
 class LoadContext:
-    """Where errors point: the file name and the state being decoded."""
+    """Where errors point: the file name and the state being decoded.
 
-    def __init__(self, file: str) -> None:
+    ``strict`` makes every :meth:`report` a load error; otherwise reports are kept in
+    :attr:`findings` (problems Direktiv only meets when the state runs).
+    """
+
+    def __init__(self, file: str, *, strict: bool = False) -> None:
         self.file = file
+        self.strict = strict
+        self.findings: list[Finding] = []
 
-    def error(self, detail: str, line: int | None, state: str | None = None) -> WorkflowLoadError:
+    def error(
+        self, detail: str, line: int | None, state: str | None = None, rule: str = "D001"
+    ) -> WorkflowLoadError:
         """Return a :class:`WorkflowLoadError` for ``detail`` at ``line``."""
-        return WorkflowLoadError(detail, file=self.file, line=line, state=state)
+        return WorkflowLoadError(detail, file=self.file, line=line, state=state, rule=rule)
 
-    def fail(self, detail: str, line: int | None, state: str | None = None) -> NoReturn:
+    def fail(
+        self, detail: str, line: int | None, state: str | None = None, rule: str = "D001"
+    ) -> NoReturn:
         """Raise a :class:`WorkflowLoadError` for ``detail`` at ``line``."""
-        raise self.error(detail, line, state)
+        raise self.error(detail, line, state, rule)
+
+    def report(self, rule: str, detail: str, node: Node | None, state: str | None = None) -> None:
+        """Fail (strict) or keep a finding for a problem Direktiv meets only at run time."""
+        line = line_of(node) if node is not None else 1
+        if self.strict:
+            self.fail(detail, line, state, rule)
+        column = int(node.start_mark.column) + 1 if node is not None else 1
+        self.findings.append(Finding(self.file, line, column, rule, detail, state))
 
     def json(self, node: Node | None, state: str | None = None, prefix: str = "") -> JSON:
         """Return the JSON value of ``node`` or fail with the YAML problem."""
@@ -116,9 +135,14 @@ class Fields:
 
     # ------------------------------------------------------------------ errors
 
-    def fail(self, detail: str, line: int | None = None) -> NoReturn:
+    def fail(self, detail: str, line: int | None = None, rule: str = "D001") -> NoReturn:
         """Raise a load error for this object (at ``line``, else the object's line)."""
-        self.ctx.fail(self.prefix + detail, self.line if line is None else line, self.state)
+        self.ctx.fail(self.prefix + detail, self.line if line is None else line, self.state, rule)
+
+    def report(self, rule: str, detail: str, name: str | None = None) -> None:
+        """Report a run-time problem at field ``name`` (else this object): see LoadContext."""
+        node = self.node_of(name) if name is not None else None
+        self.ctx.report(rule, self.prefix + detail, node or self.node, self.state)
 
     def _type_error(self, name: str, node: Node, wanted: str) -> NoReturn:
         self.fail(

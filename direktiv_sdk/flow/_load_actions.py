@@ -73,7 +73,7 @@ class ActionBuilder(BuilderBase):
             )
             problem = self.checks.action_file(entry, i, files)
             if problem:
-                ff.fail(problem)
+                ff.report("V205" if problem.startswith("invalid 'type'") else "V204", problem)
             files.append(entry)
         secrets = []
         for k, secret in enumerate(a.items("secrets")):
@@ -110,7 +110,7 @@ class ActionBuilder(BuilderBase):
         array = self.template(f, "array")
         problem = self.checks.non_array(array)
         if problem:
-            f.fail(f"array {problem}", f.line_of("array"))
+            f.report("V202", f"array {problem}", "array")
         if not f.has("action"):
             f.fail("action required")
         return ForeachState(

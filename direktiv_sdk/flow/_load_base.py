@@ -6,6 +6,7 @@ import re
 from typing import Final
 
 from direktiv_sdk.errors import TemplateSyntaxError
+from direktiv_sdk.expr._js import DEFAULT_JS_ENGINE
 from direktiv_sdk.expr.jx import JqCache, Template, compile_template
 from direktiv_sdk.flow._checks import LiteralChecks
 from direktiv_sdk.flow._decode import Fields, LoadContext
@@ -46,15 +47,39 @@ class BuilderBase:
         return self.compile(f, f.node_of(name), what or name)
 
     def compile(self, f: Fields, node: Node | None, what: str) -> Template:
-        """Compile the template at ``node``; a syntax error names the failing line."""
+        """Compile the template at ``node``; a syntax error names the failing line.
+
+        Problems Direktiv meets only when it evaluates the string are load errors in strict
+        mode and findings otherwise (the template then fails when, and if, it runs).
+        """
         value = f.ctx.json(node, f.state, f.prefix)
         try:
-            return compile_template(value, cache=self.cache)
+            template = compile_template(value, cache=self.cache, strict=self.ctx.strict)
         except TemplateSyntaxError as exc:
-            f.fail(f"{what}: {exc.detail}", self._failing_line(node))
+            failing = self._failing_node(node)
+            line = None if failing is None else line_of(failing)
+            f.fail(f"{what}: {exc.detail}", line, exc.rule)
+        for problem in template.problems:
+            self.ctx.report(
+                problem.code,
+                f"{f.prefix}{what}: {problem.message}",
+                self._failing_node(node),
+                f.state,
+            )
+        if not self.ctx.strict:
+            for body in template.scripts:
+                error = DEFAULT_JS_ENGINE.syntax_error(body)
+                if error is not None:
+                    self.ctx.report(
+                        "J103",
+                        f"{f.prefix}{what}: invalid js query {body!r}: {error}",
+                        self._failing_node(node, body),
+                        f.state,
+                    )
+        return template
 
-    def _failing_line(self, node: Node | None) -> int | None:
-        """Return the line of the first string in ``node`` that does not compile."""
+    def _failing_node(self, node: Node | None, script: str | None = None) -> Node | None:
+        """Return the first string in ``node`` failing a strict compile (or holding ``script``)."""
         if node is None:
             return None
         stack = [node]
@@ -63,15 +88,19 @@ class BuilderBase:
             if isinstance(current, ScalarNode):
                 value = scalar_value(current)
                 if isinstance(value, str):
+                    if script is not None:
+                        if script in value:
+                            return current
+                        continue
                     try:
                         compile_template(value, cache=self.cache)
                     except TemplateSyntaxError:
-                        return line_of(current)
+                        return current
             elif isinstance(current, MappingNode):
                 stack.extend(reversed([value for _, value in current.value]))
             elif isinstance(current, SequenceNode):
                 stack.extend(reversed(current.value))
-        return line_of(node)
+        return node
 
     def transform(self, f: Fields, name: str = "transform") -> Template | None:
         """Compile a transform; ``None`` when it leaves the data alone (null, ``""``, ``"."``)."""
@@ -81,7 +110,7 @@ class BuilderBase:
         template = self.template(f, name)
         problem = self.checks.non_object(template, raw)
         if problem:
-            f.fail(f"{name} {problem}", f.line_of(name))
+            f.report("V201", f"{name} {problem}", name)
         return template
 
     # ------------------------------------------------------------------ small parts
@@ -98,6 +127,7 @@ class BuilderBase:
             f.fail(
                 f"{name} is not a ISO8601 string: {text!r} (write e.g. PT30S, PT5M, P1DT2H)",
                 f.line_of(name),
+                "D005",
             )
         return parsed
 
@@ -105,7 +135,7 @@ class BuilderBase:
         """Compile an error-code regex (RE2, as Direktiv's Go) or fail naming ``what``."""
         compiled = compile_pattern(text)
         if compiled is None:
-            f.fail(f"{what} {text!r} is not a valid regular expression", line)
+            f.fail(f"{what} {text!r} is not a valid regular expression", line, "D004")
         return compiled
 
     def catches(self, f: Fields) -> tuple[Catch, ...]:

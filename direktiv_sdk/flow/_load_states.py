@@ -168,14 +168,14 @@ class StateBuilder(ActionBuilder):
             key = self.template(v, "key")
             problem = self.checks.getter_key(key, scope)
             if problem:
-                v.fail(problem, v.line_of("key"))
+                v.report("V203", problem, "key")
             variables.append(
                 GetterVariable(
                     key=key,
                     scope=scope,
                     as_name=v.string("as"),
                     line=v.line or 0,
-                    fixed_key=self.checks.fixed_string(key),
+                    fixed_key=None if problem else self.checks.fixed_string(key),
                 )
             )
         if not variables:
@@ -204,9 +204,12 @@ class StateBuilder(ActionBuilder):
             value = self.template(v, "value")
             raw_mime: JSON = v.json("mimeType")
             mime = self.template(v, "mimeType") if raw_mime not in (None, "") else None
-            problem = self.checks.setter_key(key) or self.checks.setter_value(value, raw_mime)
+            problem = self.checks.setter_key(key)
             if problem:
-                v.fail(problem)
+                v.report("V203", problem)
+            bad_value = self.checks.setter_value(value, raw_mime)
+            if bad_value:
+                v.report("V206", bad_value)
             variables.append(
                 SetterVariable(
                     key=key,
@@ -215,7 +218,7 @@ class StateBuilder(ActionBuilder):
                     mime_type=mime,
                     raw_mime_type=raw_mime,
                     line=v.line or 0,
-                    fixed_key=self.checks.fixed_string(key),
+                    fixed_key=None if problem else self.checks.fixed_string(key),
                 )
             )
         if not variables:

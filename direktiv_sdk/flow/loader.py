@@ -107,7 +107,11 @@ def _read(source: str | os.PathLike[str], path: str | None) -> tuple[str, str | 
 
 
 def load_workflow(
-    source: str | os.PathLike[str], *, path: str | None = None, cache: JqCache | None = None
+    source: str | os.PathLike[str],
+    *,
+    path: str | None = None,
+    cache: JqCache | None = None,
+    strict: bool = False,
 ) -> Workflow:
     """Load and validate a flow from a file path or YAML text.
 
@@ -116,11 +120,14 @@ def load_workflow(
             ``PathLike``), or the YAML text itself.
         path: the name messages use for the flow (default: the file path, or ``<workflow>``).
         cache: the jq program cache templates use (default: the shared one).
+        strict: also refuse flows with problems Direktiv only meets when the state runs
+            (the errors of ``direktiv-sdk lint``); without it they are kept in
+            ``Workflow.findings`` and raised when, and if, that state runs.
 
     Raises:
         WorkflowLoadError: the flow does not load; the message names file, line and state.
     """
-    key = _cache_key(source, path) if cache is None else None
+    key = _cache_key(source, path, strict) if cache is None else None
     if key is not None:
         with _LOADED_LOCK:
             loaded = _LOADED.get(key)
@@ -128,7 +135,7 @@ def load_workflow(
                 _LOADED.move_to_end(key)
                 return loaded
     text, file, name = _read(source, path)
-    ctx = LoadContext(name)
+    ctx = LoadContext(name, strict=strict)
     try:
         root = compose(text)
     except YamlError as exc:
@@ -149,16 +156,18 @@ _LOADED: OrderedDict[tuple[object, ...], Workflow] = OrderedDict()
 _LOADED_LOCK: Final = threading.Lock()
 
 
-def _cache_key(source: str | os.PathLike[str], path: str | None) -> tuple[object, ...] | None:
+def _cache_key(
+    source: str | os.PathLike[str], path: str | None, strict: bool
+) -> tuple[object, ...] | None:
     """Return what identifies this load: the text, or the file as it is now (``None``: unknown)."""
     if not _is_file(source):
-        return ("text", source, path) if isinstance(source, str) else None
+        return ("text", source, path, strict) if isinstance(source, str) else None
     file = os.path.abspath(os.fspath(source))
     try:
         st = os.stat(file)
     except (OSError, ValueError):
         return None  # the load itself reports why the file cannot be read
-    return ("file", file, st.st_ino, st.st_size, st.st_mtime_ns, path)
+    return ("file", file, st.st_ino, st.st_size, st.st_mtime_ns, path, strict)
 
 
 class _Loader:
@@ -219,6 +228,7 @@ class _Loader:
             source=text,
             state_map=MappingProxyType({s.id: s for s in states}),
             function_map=MappingProxyType({fn.id: fn for fn in functions}),
+            findings=tuple(ctx.findings),
         )
         self.cross_check(workflow)
         return workflow
@@ -347,11 +357,16 @@ class _Loader:
             functions[fn.id] = fn
         start = workflow.start
         if start is not None and start.state and start.state not in seen:
-            fail(f"start targets state that does not exist: {start.state!r}", start.line)
+            fail(
+                f"start targets state that does not exist: {start.state!r}",
+                start.line,
+                None,
+                "D002",
+            )
         for state in workflow.states:
             for slot, target, line in _transitions(state):
                 if target not in seen:
-                    fail(f"{slot} '{target}' does not exist", line, state.id)
+                    fail(f"{slot} '{target}' does not exist", line, state.id, "D002")
             for action in _actions(state):
                 if action.function not in functions:
                     fail(
@@ -359,6 +374,7 @@ class _Loader:
                         f"(define it under functions:)",
                         action.line,
                         state.id,
+                        "D003",
                     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 import re2
 
 from direktiv_sdk.flow._duration import Duration
+from direktiv_sdk.flow._findings import Finding
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -383,6 +384,8 @@ class Workflow:
     function_map: Mapping[str, FunctionDef] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False
     )
+    findings: tuple[Finding, ...] = field(default=(), repr=False, compare=False)
+    """Problems a lenient load deferred to run time (``direktiv-sdk lint`` reports them)."""
 
     @property
     def start_state(self) -> State:
