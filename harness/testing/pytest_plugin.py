@@ -36,7 +36,7 @@ import shutil
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import pytest
 
@@ -60,6 +60,7 @@ __all__ = [
     "STORE_URL_INI",
     "STORE_URL_OPTION",
     "FunctionCaller",
+    "LintFlows",
     "WorkflowRunner",
     "configured_store_url",
     "per_test_store_url",
@@ -406,3 +407,31 @@ def direktiv_run(
 ) -> WorkflowRunner:
     """Return a function that runs a flow with this test's store and sidecar."""
     return WorkflowRunner(direktiv_store, direktiv_sidecar, tmp_path / "direktiv-actions")
+
+
+class LintFlows(Protocol):
+    """The ``direktiv_lint`` fixture: lint flows, fail the test on errors."""
+
+    def __call__(self, *paths: str | os.PathLike[str], warnings: bool = False) -> None:
+        """Lint ``paths`` (files or folders)."""
+        ...
+
+
+def _lint_flows(*paths: str | os.PathLike[str], warnings: bool = False) -> None:
+    """Fail the test with every lint error (and warning, if asked) of the flows under ``paths``."""
+    # Imported here: linting loads flows (jq), which loading the plugin must not do.
+    from direktiv_sdk.flow.lint import lint_paths  # noqa: PLC0415
+
+    found = [f for f in lint_paths(paths) if warnings or f.severity == "error"]
+    if found:
+        pytest.fail("\n".join(str(f) for f in found), pytrace=False)
+
+
+@pytest.fixture
+def direktiv_lint() -> LintFlows:
+    """Return a function that lints flow files and folders and fails the test on errors.
+
+    ``direktiv_lint("flows/")`` checks every ``*.yaml`` under ``flows/``, as
+    ``direktiv-sdk lint`` does; ``warnings=True`` also fails on warnings.
+    """
+    return _lint_flows

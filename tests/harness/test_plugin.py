@@ -532,3 +532,34 @@ def test_direktiv_run_runs_flows_on_the_tests_store_in_virtual_time(
         """
     )
     pytester.runpytest_inprocess().assert_outcomes(passed=2)
+
+
+def test_direktiv_lint_checks_every_flow_in_one_test(
+    pytester: pytest.Pytester, clean_env: None
+) -> None:
+    flows = pytester.mkdir("flows")
+    (flows / "good.yaml").write_text("states:\n- {id: a, type: noop}\n")
+    (flows / "bad.yaml").write_text("states:\n- {id: a, type: noop, transform: done}\n")
+    (flows / "unused.yaml").write_text(
+        "functions:\n- {id: f, type: knative-workflow, image: i}\nstates:\n- {id: a, type: noop}\n"
+    )
+    pytester.makepyfile(
+        """
+        def test_errors(direktiv_lint):
+            direktiv_lint("flows")
+
+        def test_warnings(direktiv_lint):
+            direktiv_lint("flows/unused.yaml", warnings=True)
+
+        def test_clean(direktiv_lint):
+            direktiv_lint("flows/good.yaml", "flows/unused.yaml")
+        """
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*flows/bad.yaml:2:34: V201 state 'a': transform \"done\" is not an object*",
+            "*flows/unused.yaml:2:1: S302 function 'f' is never called by an action*",
+        ]
+    )
