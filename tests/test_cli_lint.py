@@ -23,9 +23,7 @@ states:
 """
 
 
-def test_text_findings_and_exit_code(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_text_findings_and_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     flow = tmp_path / "bad.yaml"
     flow.write_text(BAD)
     assert main(["lint", str(tmp_path)]) == 1
