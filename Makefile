@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install test check lint typecheck format demo demo-reset bench clean
+.PHONY: install test test-corpus check lint typecheck format demo demo-reset bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Real-world flows from ../shared/corpus (not in a fresh clone, so not part of `make test`).
+test-corpus: $(STAMP)
+	$(BIN)/python -m pytest tests/shared_corpus -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
