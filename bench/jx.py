@@ -6,7 +6,9 @@ and the ratios the project tracks:
 * Template.evaluate of ``jq(.var.x)`` / ``jq(.var.x += 1)`` on a Snapshot vs the raw compiled
   ``jq`` program on the pre-encoded text (target: within ~1.5x);
 * the same template with ``JqCache(0)`` (compile on every evaluation) vs cached;
-* Go-JSON ``dumps`` (C-encoder fast path and pure-Python path) and ``loads`` vs :mod:`json`.
+* Go-JSON ``dumps`` (C-encoder fast path and pure-Python path) and ``loads`` vs :mod:`json`;
+* a cached ``js(return data.var.x)`` evaluation vs a bare mini-racer call doing the same work
+  (parse the data, call the function, stringify the result; target: within 1.5x).
 """
 
 from __future__ import annotations
@@ -82,6 +84,22 @@ def main() -> None:
     ]
     for name, value in rows:
         print(f"{name:<44} {value:>10.2f} {value / baseline:>8.2f}")
+    js_rows(snapshot)
+
+
+def js_rows(snapshot: Snapshot) -> None:
+    """Print a cached js() evaluation beside a bare V8 call (mini-racer) doing the same work."""
+    from py_mini_racer import MiniRacer  # noqa: PLC0415 (the optional [js] extra)
+
+    racer = MiniRacer()
+    racer.eval("var fn = function fn(data) {\n return data.var.x \n}")
+    call = f"JSON.stringify(fn(JSON.parse({json.dumps(snapshot.text)})))"
+    bare = best_us(partial(racer.eval, call), repeat=7)
+    template = compile_template("js(return data.var.x)")
+    ours = best_us(partial(template.evaluate, snapshot), repeat=7)
+    racer.close()
+    print(f"{'bare mini-racer eval (parse, call, stringify)':<44} {bare:>10.2f} {1.0:>8.2f}")
+    print(f"{'Template.evaluate js(return data.var.x)':<44} {ours:>10.2f} {ours / bare:>8.2f}")
 
 
 if __name__ == "__main__":
