@@ -111,8 +111,10 @@ def test_failed_instance(url: str, tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_crashed_instance(url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     flow = _flow(tmp_path, "states:\n- {id: a, type: getter, variables: [{key: /, scope: file}]}\n")
-    assert main(["run", flow, "--store", url]) == 2
+    assert main(["run", flow, "--store", url, "--strict"]) == 2
     assert "invalid file path '/'" in capsys.readouterr().err
+    assert main(["run", flow, "--store", url]) == 1  # Direktiv loads it; the getter fails
+    assert "invalid file path '/'" in json.loads(capsys.readouterr().err)["error"]["message"]
     flow = _flow(
         tmp_path,
         "states:\n- {id: a, type: getter, variables: [{key: 'jq(\"sub\")', scope: file}]}\n",
