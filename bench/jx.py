@@ -89,7 +89,7 @@ def main() -> None:
 
 def js_rows(snapshot: Snapshot) -> None:
     """Print a cached js() evaluation beside a bare V8 call (mini-racer) doing the same work."""
-    from py_mini_racer import MiniRacer  # noqa: PLC0415 (the optional [js] extra)
+    from py_mini_racer import MiniRacer  # the optional [js] extra: imported when measured
 
     racer = MiniRacer()
     racer.eval("var fn = function fn(data) {\n return data.var.x \n}")

@@ -480,3 +480,12 @@ def test_a_pure_model_runs_through_run_workflow() -> None:
     assert not isinstance(model, Workflow)
     assert run_workflow(model, store=store).output == {"n": 1}
     assert Workflow.of(model).run(store=store).output == {"n": 1}
+
+
+def test_the_first_unknown_field_is_named_in_sorted_order_as_direktiv_does() -> None:
+    with pytest.raises(WorkflowLoadError) as caught:
+        load_workflow("states:\n- id: a\n  type: noop\n  zeta: 1\n  beta: 2\n")
+    assert str(caught.value) == (
+        "<workflow>:5: state 'a': unknown field \"beta\" (known fields: catch, id, log, "
+        "metadata, transform, transition, type)"
+    )

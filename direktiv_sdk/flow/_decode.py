@@ -118,12 +118,11 @@ class Fields:
             items = mapping_items(node)
         except YamlError as exc:
             self.fail(str(exc), exc.line)
+        unknown: list[tuple[str, Node]] = []
         for key, key_node, value_node in items:
             name = by_fold.get(fold(key))
             if name is None:
-                if strict:
-                    known = ", ".join(sorted(by_fold.values(), key=str.lower))
-                    self.fail(f'unknown field "{key}" (known fields: {known})', line_of(key_node))
+                unknown.append((key, key_node))
                 continue
             if name in self._values:
                 other = self._values[name][0]
@@ -132,6 +131,12 @@ class Fields:
                     line_of(key_node),
                 )
             self._values[name] = (key, value_node)
+        if strict and unknown:
+            # Direktiv decodes the object as sorted JSON: it names the first unknown key in
+            # byte order, not in file order.
+            key, key_node = min(unknown, key=lambda item: item[0].encode("utf-8", "surrogatepass"))
+            known = ", ".join(sorted(by_fold.values(), key=str.lower))
+            self.fail(f'unknown field "{key}" (known fields: {known})', line_of(key_node))
 
     # ------------------------------------------------------------------ errors
 
