@@ -224,13 +224,13 @@ class SidecarRunner(ABC):
         return record
 
     def _make_temp_dir(self, aid: str) -> Path:
+        # Private (0700) from the start: mkdtemp and mkdir create it with that mode in one
+        # step, so no other user can plant anything in it (docs/security.md).
         if self.temp_root is None:
-            path = Path(tempfile.mkdtemp(prefix="direktiv-action-"))
-            path.chmod(0o750)
-            return path
+            return Path(tempfile.mkdtemp(prefix="direktiv-action-"))
         self.temp_root.mkdir(parents=True, exist_ok=True)
         path = self.temp_root / aid
-        path.mkdir(mode=0o750)
+        path.mkdir(mode=0o700)
         return path
 
     def _run(self, call: FunctionCall, record: CallRecord) -> None:

@@ -7,6 +7,7 @@ returns ``(transform, next state)``; the instance applies the transform and move
 from __future__ import annotations
 
 import base64
+import errno
 from typing import TYPE_CHECKING, Final
 
 from direktiv_sdk.engine._api import (
@@ -18,6 +19,7 @@ from direktiv_sdk.engine._api import (
     Record,
     new_id,
 )
+from direktiv_sdk.engine.namespace_files import read_namespace_file
 from direktiv_sdk.engine.results import VariableWrite
 from direktiv_sdk.errors import CatchableError, InternalError, UncatchableError
 from direktiv_sdk.expr import gojson
@@ -123,14 +125,17 @@ def _read_file(inst: InstanceView, key: str) -> bytes | None:
     clean = file_path(key)
     if clean is None:
         raise InternalError(f"invalid file path {key!r}: every segment must be a valid name")
-    target = inst.engine.root.joinpath(*clean.split("/")[1:])
-    if target.is_dir():
-        raise InternalError(f"target is not a file: {clean}")
     try:
-        return target.read_bytes()
-    except FileNotFoundError:
-        return None
+        # Through descriptors from the root, no link followed, a FIFO never opened.
+        return read_namespace_file(inst.engine.root, clean.split("/")[1:])
+    except IsADirectoryError as exc:
+        raise InternalError(f"target is not a file: {clean}") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InternalError(
+                f"cannot read {clean}: {exc.filename!r} is a symbolic link; namespace files "
+                "cannot be links"
+            ) from exc
         raise InternalError(f"cannot read {clean}: {exc.strerror or exc}") from exc
 
 
