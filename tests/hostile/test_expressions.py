@@ -69,7 +69,9 @@ def test_runaway_program_is_stopped_at_the_timeout(program: str, cache: JqCache)
 def test_program_that_exhausts_memory_is_an_error_not_a_crash() -> None:
     cache = JqCache(pool=_MEMORY_POOL)
     template = compile_template("jq([range(1e12)])", cache=cache)
-    with pytest.raises(CatchableError, match=r"error executing jq query \[range\(1e12\)\]: out of memory$"):
+    with pytest.raises(
+        CatchableError, match=r"error executing jq query \[range\(1e12\)\]: out of memory$"
+    ):
         template.evaluate({})
     # The pool goes on with a fresh worker.
     assert compile_template("jq([range(3)])", cache=cache).evaluate({}) == [0, 1, 2]

@@ -21,7 +21,12 @@ from direktiv_sdk.engine._api import (
 )
 from direktiv_sdk.engine.namespace_files import read_namespace_file
 from direktiv_sdk.engine.results import VariableWrite
-from direktiv_sdk.errors import CatchableError, InternalError, UncatchableError
+from direktiv_sdk.errors import (
+    CatchableError,
+    InternalError,
+    NestingTooDeepError,
+    UncatchableError,
+)
 from direktiv_sdk.expr import gojson
 from direktiv_sdk.expr._gofmt import sprintf
 from direktiv_sdk.expr.jx import Snapshot, Template, truth
@@ -62,7 +67,7 @@ def _key(template: Template, snap: Snapshot, index: int) -> str:
     return key
 
 
-def _decode(data: bytes | None) -> JSON:
+def _decode(data: bytes | None, key: str) -> JSON:
     """Return a stored value as a getter sees it: JSON if it parses, else base64 (§3.2 step 6)."""
     if not data:
         return None
@@ -70,6 +75,8 @@ def _decode(data: bytes | None) -> JSON:
         return float(data)  # the common counter case, without the JSON parser
     try:
         return gojson.loads(data)
+    except NestingTooDeepError as exc:
+        raise InternalError(f"cannot decode variable {key!r}: {exc}") from exc
     except ValueError:
         return base64.b64encode(data).decode("ascii")
 
@@ -99,10 +106,10 @@ def getter(inst: InstanceView, state: State, record: Record) -> Outcome:
     store = inst.engine.store
     for name, scope, key in batched:
         if scope == "file":
-            values[name] = _decode(_read_file(inst, key))
+            values[name] = _decode(_read_file(inst, key), key)
         else:
             found = store.get(inst.ref(scope, key))
-            values[name] = None if found is None else _decode(found.data)
+            values[name] = None if found is None else _decode(found.data, key)
     _deadline_passed(inst, record)
     inst.data = {**inst.data, "var": values}
     record.var = values
