@@ -6,8 +6,8 @@ to the descriptor of its folder, each folder opened with ``O_NOFOLLOW`` (:mod:`.
 symbolic link planted anywhere on the way makes the member fail instead of leading outside.
 A leading ``/`` is read relative to the target folder, as Direktiv does and as the archives of
 :func:`write_tar_gz` need (their names start with ``/``). Corrupt data is an error, also for
-tar.gz (the reference swallows those; semantics §9.5). There is no size cap, as in Direktiv:
-see docs/security.md for the one you can set (``max_size``).
+tar.gz (the reference swallows those; semantics §9.5). There is no size cap by default, as in
+Direktiv; ``max_size`` (the runners' ``max_extract_size``) sets one (docs/security.md).
 
 Packing follows the reference's ``tarGzDir`` exactly: the folder itself is a member with an
 empty name, the others are named by their path below it with a leading ``/`` (``/a.txt``,
@@ -158,12 +158,14 @@ def extract_archive_at(
     archive: str,
     compressed: bool,
     mode: int | None = None,
+    max_size: int | None = None,
 ) -> None:
     """Unpack the tar (``compressed``: tar.gz) stream into the folder ``name`` of ``parent``.
 
     The folder is created (0750) unless it exists. An empty ``source`` gives an empty folder.
     ``mode`` is applied to every regular file (without it: 0666 minus the umask, whatever the
     archive says); directories get ``0750``. ``archive`` names the archive in errors.
+    ``max_size`` caps the bytes of all its files together (``None``: no cap, as Direktiv).
 
     Raises:
         ArchiveError: The data is not a (complete) archive, a member is hostile, or something
@@ -174,13 +176,21 @@ def extract_archive_at(
     except OSError as exc:
         raise ArchiveError(archive, f"its folder cannot be created ({exc.strerror})") from exc
     try:
-        _extract(source, folder, archive, compressed, mode)
+        _extract(
+            source, folder, archive=archive, compressed=compressed, mode=mode, max_size=max_size
+        )
     finally:
         os.close(folder)
 
 
 def _extract(
-    source: IO[bytes], folder: int, archive: str, compressed: bool, mode: int | None
+    source: IO[bytes],
+    folder: int,
+    *,
+    archive: str,
+    compressed: bool,
+    mode: int | None,
+    max_size: int | None,
 ) -> None:
     head = source.read(_CHUNK)
     if not head:
@@ -190,8 +200,16 @@ def _extract(
         stream = gzip.GzipFile(fileobj=stream, mode="rb")
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
+            total = 0
             for member in tar:
                 relative = _relative_name(member, archive)
+                total += member.size if member.isreg() else 0
+                if max_size is not None and total > max_size:
+                    raise ArchiveError(
+                        archive,
+                        f"it unpacks to more than {max_size} bytes (max_extract_size); "
+                        "store a smaller archive or raise the limit",
+                    )
                 if relative:
                     try:
                         _write_member(tar, member, folder, relative, mode)

@@ -146,7 +146,7 @@ def _write_plain(parent: int, name: str, data: bytes, mode: int | None) -> None:
         os.close(fd)
 
 
-def _write(plan: _Planned, data: bytes, temp: int) -> None:
+def _write(plan: _Planned, data: bytes, temp: int, max_extract_size: int | None) -> None:
     file = plan.file
     parts = tuple(plan.target.split("/"))
     mode = None if file.permissions is None else file_mode(file.permissions)
@@ -168,6 +168,7 @@ def _write(plan: _Planned, data: bytes, temp: int) -> None:
                 archive=plan.target,
                 compressed=file.type == "tar.gz",
                 mode=mode,
+                max_size=max_extract_size,
             )
             return
         if file.type == "base64":
@@ -222,9 +223,16 @@ def open_temp_dir(temp_dir: Path) -> int:
 
 
 def write_files(
-    files: Sequence[FunctionFile], temp_dir: Path, context: ActionContext, root: Path | None
+    files: Sequence[FunctionFile],
+    temp_dir: Path,
+    context: ActionContext,
+    root: Path | None,
+    *,
+    max_extract_size: int | None = None,
 ) -> None:
     """Write ``files`` into the existing folder ``temp_dir`` and create the ``out/`` folders.
+
+    ``max_extract_size`` caps what each archive unpacks to (``None``: no cap, as Direktiv).
 
     Raises:
         InvalidFileTypeError: An entry has an unknown ``type`` (catchable).
@@ -236,7 +244,7 @@ def write_files(
     temp = open_temp_dir(temp_dir)
     try:
         for plan in plans:
-            _write(plan, _source(plan, context, root), temp)
+            _write(plan, _source(plan, context, root), temp, max_extract_size)
         _make_out_folders(temp)
     finally:
         os.close(temp)

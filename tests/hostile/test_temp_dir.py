@@ -252,3 +252,19 @@ def test_collection_streams_into_the_store(tmp_path: Path, temp_dir: Path, kind:
     if kind == "file":
         assert (stored, kept) == (size, 0)  # over RECORD_LIMIT: not kept in the record either
     assert grown < 64 << 20, f"collecting a {size >> 20} MiB {kind} grew RSS by {grown >> 20} MiB"
+
+
+def test_archives_have_no_size_cap_unless_one_is_set(
+    tmp_path: Path, context: ActionContext
+) -> None:
+    context.set_variable(Scope.INSTANCE, "t", _tar({"a": bytes(600), "b": bytes(600)}), "", "var")
+    unlimited = tmp_path / "unlimited"
+    unlimited.mkdir(mode=0o700)
+    write_files([FunctionFile(key="t", type="tar")], unlimited, context, None)
+    assert (unlimited / "t" / "b").stat().st_size == 600
+    capped = tmp_path / "capped"
+    capped.mkdir(mode=0o700)
+    with pytest.raises(ArchiveError, match=r"it unpacks to more than 1000 bytes"):
+        write_files(
+            [FunctionFile(key="t", type="tar")], capped, context, None, max_extract_size=1000
+        )
