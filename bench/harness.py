@@ -9,15 +9,20 @@ the same way in the same process:
   HTTP/1.1 server answering 200 with nothing (same httpx client settings);
 * the same in-process through ``httpx.WSGITransport`` vs a WSGI app doing nothing;
 * one ``call_function`` with a 10-MiB tar.gz ``files:`` entry vs ``tarfile`` extracting the
-  same archive (``filter="data"``) into a fresh folder.
+  same archive (``filter="data"``) into a fresh folder;
+* 1000 concurrent clients, each doing ``POST /var`` then ``GET /var`` on its own connection:
+  round trips completed and the time, vs a bare stdlib ``ThreadingHTTPServer`` keeping the
+  values in a dict (its listen backlog is 5 and it starts a thread per connection).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import shutil
+import socket
 import statistics
 import sys
 import tarfile
@@ -27,6 +32,7 @@ import time
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 
@@ -34,6 +40,29 @@ from direktiv_sdk import open_store
 from direktiv_sdk.engine.functions import FunctionFile
 from direktiv_sdk.store import Owner, Scope
 from harness import Sidecar, call_function
+
+
+class _Dict(BaseHTTPRequestHandler):
+    """A bare stdlib server's ``/var``: POST stores the body under the query, GET returns it."""
+
+    protocol_version = "HTTP/1.1"
+    values: dict[str, bytes] = {}
+
+    def do_POST(self) -> None:
+        self.values[self.path] = self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self) -> None:
+        body = self.values.get(self.path, b"")
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 class _Nothing(BaseHTTPRequestHandler):
@@ -177,6 +206,72 @@ def bench_call_with_archive(repeat: int) -> None:
         shutil.rmtree(scratch)
 
 
+def _read_response(file: BinaryIO) -> tuple[bytes, bytes]:
+    status = file.readline()
+    length = 0
+    while (line := file.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return status, file.read(length)
+
+
+def _concurrent_round_trips(port: int, query: str, clients: int) -> tuple[int, float]:
+    """Return (correct POST-then-GET round trips, seconds) of ``clients`` concurrent clients."""
+    done = [False] * clients
+    start_all = threading.Barrier(clients + 1, timeout=120)
+
+    def client(index: int) -> None:
+        body = b"value-%d" % index
+        path = f"/var?{query}&key=k{index}".encode()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+                start_all.wait()
+                sock.sendall(
+                    b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                    % (path, len(body), body)
+                )
+                file = sock.makefile("rb")
+                posted, _ = _read_response(file)
+                sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path)
+                got, data = _read_response(file)
+            done[index] = posted.startswith(b"HTTP/1.1 200") and got.startswith(b"HTTP/1.1 200")
+            done[index] = done[index] and data == body
+        except (OSError, threading.BrokenBarrierError):
+            pass
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    with contextlib.suppress(threading.BrokenBarrierError):
+        start_all.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join(120)
+    return sum(done), time.perf_counter() - started
+
+
+def bench_concurrent_clients(clients: int) -> None:
+    store = open_store("memory://")
+    with Sidecar(port=0) as sidecar, sidecar.action(store) as action:
+        ours, ours_time = _concurrent_round_trips(
+            sidecar.port, f"aid={action.aid}&scope=instance", clients
+        )
+        sidecar.check()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Dict)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        base, base_time = _concurrent_round_trips(server.server_address[1], "x=1", clients)
+    finally:
+        _stop_bare(server, thread)
+    print(
+        f"{clients} concurrent POST+GET /var clients       ours {ours}/{clients} in "
+        f"{ours_time:.2f} s   stdlib threading server {base}/{clients} in {base_time:.2f} s"
+    )
+
+
 def main(argv: Iterable[str] | None = None) -> None:
     """Run every benchmark and print one line per figure."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -188,6 +283,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     bench_start_stop(repeat)
     bench_round_trips(requests)
     bench_call_with_archive(max(3, repeat // 3))
+    bench_concurrent_clients(200 if args.quick else 1000)
 
 
 if __name__ == "__main__":

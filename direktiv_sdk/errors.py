@@ -13,6 +13,7 @@ The tree::
     │   └── UnsupportedOperationError   the backend cannot honour a requested condition
     ├── WorkflowLoadError               + ValueError: a flow file does not load (file, line, state)
     ├── TemplateSyntaxError             + ValueError: a jq(...)/js(...) template does not compile
+    ├── NestingTooDeepError             + ValueError: JSON nested deeper than MAX_DEPTH levels
     ├── FlowError                       a running instance raised a Direktiv error code
     │   ├── CatchableError              a `catch` block may handle it
     │   └── UncatchableError            ends the instance regardless of `catch`
@@ -56,6 +57,7 @@ __all__ = [
     "InvalidScopeError",
     "InvalidStoreURLError",
     "InvalidTargetError",
+    "NestingTooDeepError",
     "OutFolderError",
     "PathEscapeError",
     "PortInUseError",
@@ -191,6 +193,18 @@ class TemplateSyntaxError(DirektivError, ValueError):
         self.rule = rule
         """The ``direktiv-sdk lint`` code of the problem (docs/lint.md)."""
         super().__init__(detail)
+
+
+class NestingTooDeepError(DirektivError, ValueError):
+    """A JSON value nests deeper than the SDK's limit (``limit`` levels, at ``offset``)."""
+
+    def __init__(self, limit: int, offset: int) -> None:
+        self.limit = limit
+        self.offset = offset
+        super().__init__(
+            f"the JSON value is nested deeper than {limit} levels (at character {offset}); "
+            "flatten it"
+        )
 
 
 class FlowError(DirektivError):

@@ -7,14 +7,17 @@ Any test that uses ``s3_endpoint`` (directly or through ``s3_bucket``, ``s3_stor
 from __future__ import annotations
 
 import logging
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
     from backends.s3 import S3Store
 
 S3_BUCKET = "direktiv-test"
@@ -31,14 +34,53 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.s3)
 
 
+def _serial_moto_server() -> ThreadedMotoServer:
+    """Return moto's threaded S3 server running one request at a time (not started).
+
+    moto checks ``If-Match``/``If-None-Match`` and then writes, in two steps with no lock, and
+    its threaded server runs requests concurrently: two writers holding the same ETag can both
+    pass, and a compare-and-set increment is lost (4 processes x 50 ``update()`` ended at 199
+    once in 43 runs). Real S3 evaluates the condition and the write atomically (docs/stores.md).
+    One request at a time makes moto's conditional writes atomic too, so the tests prove what
+    the store guarantees on S3, not moto's race.
+    """
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def one_at_a_time(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with lock:  # the response body too: moto may build it lazily
+            return list(app(environ, start_response))
+
+    class SerialMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            # moto 5's (private) entry point, with the app wrapped.
+            self._server = make_server(
+                self._ip_address,
+                self._port,
+                one_at_a_time,
+                True,
+                request_handler=MotoRequestHandler,
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return SerialMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """Run one moto S3 server on 127.0.0.1 (a free port) per session; yield its URL."""
-    from moto.server import ThreadedMotoServer
-
     # werkzeug logs every request at INFO; the server is an implementation detail here.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = _serial_moto_server()
     server.start()
     host, port = server.get_host_and_port()
     try:

@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _drop_stdout()
         return 1
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT, no traceback
+        print("direktiv-sdk: interrupted", file=sys.stderr)
+        return 130
     except OSError as exc:  # stdout or --file could not be written or read (a full disk...)
         _drop_stdout()
         where = f" ({exc.filename})" if exc.filename else ""

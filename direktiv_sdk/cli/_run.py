@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from direktiv_sdk.expr.gojson import dumps
 
 if TYPE_CHECKING:
     from direktiv_sdk.engine.results import InstanceResult, StateTrace
+
+MAX_INPUT: Final = 128 << 20
+"""The largest start input read from ``--input-file`` (Direktiv's 128 MiB request limit)."""
 
 
 def add_parser(subparsers: Any) -> None:
@@ -89,13 +92,20 @@ def _input(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bytes |
         return data
     if args.input_file is None:
         return None
-    if args.input_file == "-":
-        return sys.stdin.buffer.read()
     try:
-        with open(args.input_file, "rb") as file:
-            return file.read()
+        if args.input_file == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT + 1)
+        else:
+            with open(args.input_file, "rb") as file:
+                data = file.read(MAX_INPUT + 1)
     except OSError as exc:
         parser.error(f"cannot read --input-file {args.input_file!r}: {exc.strerror or exc}")
+    if len(data) > MAX_INPUT:  # /dev/zero, or a file that is not an input
+        parser.error(
+            f"cannot read --input-file {args.input_file!r}: it is larger than "
+            f"{MAX_INPUT >> 20} MiB (Direktiv's request limit); pass a smaller input"
+        )
+    return data
 
 
 def _run(args: argparse.Namespace) -> int:

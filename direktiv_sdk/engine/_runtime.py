@@ -23,6 +23,7 @@ from direktiv_sdk.errors import (
     FlowError,
     FunctionNotMappedError,
     InternalError,
+    NestingTooDeepError,
     StoreError,
     UncatchableError,
     WorkflowLoadError,
@@ -61,6 +62,8 @@ def wrap_input(raw: bytes | None) -> JSONObject:
         return {}
     try:
         value = gojson.loads(raw)
+    except NestingTooDeepError:
+        raise  # Go would decode it (up to 10000 levels); we cannot: say so, never base64 it
     except ValueError:
         return {"input": base64.b64encode(raw).decode("ascii")}
     if isinstance(value, dict):

@@ -23,9 +23,21 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
-__all__ = ["JSON", "JSONObject", "dumps", "dumps_indent", "format_number", "format_v", "loads"]
+from direktiv_sdk.errors import NestingTooDeepError
+
+__all__ = [
+    "JSON",
+    "MAX_DEPTH",
+    "JSONObject",
+    "check_depth",
+    "dumps",
+    "dumps_indent",
+    "format_number",
+    "format_v",
+    "loads",
+]
 
 JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
 """A JSON value: ``float`` is Go's float64, ``int`` is Go's int."""
@@ -355,13 +367,39 @@ def _replace_surrogates(value: JSON) -> JSON:
     return value
 
 
+MAX_DEPTH: Final = 512
+"""How deep a decoded value may nest. Go's decoder allows 10000; Python's recursion (the C
+decoder, jq's conversion, every walk over a value) does not, so deeper values are refused with
+:class:`~direktiv_sdk.errors.NestingTooDeepError` instead of failing later with a
+``RecursionError``."""
+
+_NESTING: Final = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def check_depth(text: str, limit: int = MAX_DEPTH) -> None:
+    """Raise :class:`NestingTooDeepError` if the JSON ``text`` nests deeper than ``limit``."""
+    if text.count("[") + text.count("{") <= limit:
+        return  # cannot be deeper: no scan needed (the common case)
+    depth = 0
+    for match in _NESTING.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            if depth > limit:
+                raise NestingTooDeepError(limit, match.start())
+        elif token in "]}":
+            depth -= 1
+
+
 def loads(data: bytes | str) -> JSON:
     """Decode JSON as Go's ``json.Unmarshal`` into ``interface{}`` would; numbers become floats.
 
     Raises:
+        NestingTooDeepError: It nests deeper than :data:`MAX_DEPTH` (a ``ValueError``).
         ValueError: ``data`` is not exactly one JSON value (``json.JSONDecodeError`` for syntax).
     """
     text = data.decode("utf-8", _ERRORS) if isinstance(data, bytes | bytearray) else data
+    check_depth(text)
     value: JSON = _decoder.decode(text)
     if _SURROGATE_ESCAPE.search(text):
         value = _replace_surrogates(value)

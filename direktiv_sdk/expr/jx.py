@@ -23,6 +23,7 @@ from typing import Any, Final
 from direktiv_sdk.errors import CatchableError, TemplateSyntaxError
 from direktiv_sdk.expr._clock import instance_now
 from direktiv_sdk.expr._jq import DEFAULT_CACHE, JqCache, compile_error_text
+from direktiv_sdk.expr._jq_pool import WorkerCrashedError, WorkerLimitError
 from direktiv_sdk.expr._js import (
     DEFAULT_JS_ENGINE,
     JS_INSTALL_HINT,
@@ -85,6 +86,9 @@ class TemplateProblem:
 
     code: str
     message: str
+
+IN_PROCESS_LIMIT: Final = 64 << 20
+"""A cheap program runs in-process while its growth bound times its input stays below this."""
 
 
 class Snapshot:
@@ -188,18 +192,24 @@ class _Jq(_Node):
     def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
         text = snapshot.text
         if self.clocked:
-            program = cache.program(self.run_text())
+            compiled = cache.lookup(self.run_text())
             text = f"[{instance_now()!r},{text}]"
         else:
-            program = cache.program(self.program)
+            compiled = cache.lookup(self.program)
         try:
-            results = iter(program.input_text(text))
-            first = next(results, _NOTHING)
-            # Pull a second result before judging the first: the reference collects every
-            # output, so `jq(null, error("x"))` is an execution error, not "no results". Stop
-            # there, so `jq(repeat(1))` ends.
-            second = next(results, _NOTHING) if first is not _NOTHING else _NOTHING
-        except ValueError as exc:
+            if compiled.growth is not None and compiled.growth * len(text) <= IN_PROCESS_LIMIT:
+                results = iter(compiled.program.input_text(text))
+                first = next(results, _NOTHING)
+                # Pull a second result before judging the first: the reference collects every
+                # output, so `jq(null, error("x"))` is an execution error, not "no results".
+                # Stop there, so `jq(repeat(1))` ends.
+                second = next(results, _NOTHING) if first is not _NOTHING else _NOTHING
+            else:
+                # Not known to be cheap: a worker process bounds its time and memory.
+                found = cache.pool.evaluate(compiled.source, text)
+                first, more = (_NOTHING, False) if found is None else found
+                second = True if more else _NOTHING
+        except (ValueError, WorkerLimitError, WorkerCrashedError) as exc:
             raise _EvalError(f"error executing jq query {self.body}: {exc}") from exc
         if first is _NOTHING or first is None:
             raise _EvalError(f"error in jq query {self.body}: no results")

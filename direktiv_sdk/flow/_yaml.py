@@ -66,6 +66,9 @@ _GO_INT: Final = re.compile(
 _MAX_NODES: Final = 1_000_000
 """Bound on values built from one document (yaml.v3 refuses excessive aliasing too)."""
 
+_MAX_EXPANDED: Final = 64 << 20
+"""Bound on the characters of scalars in one document once its aliases are expanded."""
+
 
 class YamlError(ValueError):
     """The text is not YAML Direktiv accepts; carries the 1-based ``line`` when known."""
@@ -88,9 +91,16 @@ _Loader.add_implicit_resolver(_PLAIN, re.compile(r"(?s).*"), None)
 
 
 def compose(text: str) -> Node | None:
-    """Return the root node of ``text`` (``None`` for an empty document)."""
+    """Return the root node of ``text`` (``None`` for an empty document).
+
+    Raises:
+        YamlError: The text is not YAML, nests too deeply, or its aliases would expand beyond
+            :data:`_MAX_EXPANDED` characters of scalars.
+    """
     try:
-        return yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=_Loader)
+    except RecursionError:
+        raise YamlError("document nests too deeply for the YAML reader", None) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "invalid YAML"
@@ -99,6 +109,54 @@ def compose(text: str) -> Node | None:
         raise YamlError(problem, None if mark is None else mark.line + 1) from exc
     except yaml.YAMLError as exc:
         raise YamlError(str(exc), None) from exc
+    if root is not None:
+        _check_expansion(root)
+    return root
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _check_expansion(root: Node) -> None:
+    """Refuse a document whose aliases would expand to too many characters of scalars.
+
+    yaml.v3 refuses excessive aliasing by counting values (:func:`to_json` does too); a string
+    anchor aliased many times is few values but many bytes once expanded (and copied by every
+    later step), so the characters count here, for the whole document. Iterative, each node
+    sized once.
+    """
+    sizes: dict[int, tuple[int, int]] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            nodes, chars = 1, 0
+            for child in _children(node):
+                # A node that contains itself has no size yet: to_json reports it, in place.
+                child_nodes, child_chars = sizes.get(id(child), (0, 0))
+                nodes, chars = nodes + child_nodes, chars + child_chars
+            if chars > _MAX_EXPANDED:  # too many values: to_json says so, per field
+                raise YamlError("document contains excessive aliasing", line_of(node))
+            sizes[key] = (nodes, chars)
+            open_nodes.discard(key)
+            continue
+        if key in sizes:
+            continue
+        if isinstance(node, ScalarNode):
+            sizes[key] = (1, len(node.value))
+            continue
+        if key in open_nodes:
+            continue
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node))
 
 
 def line_of(node: Node) -> int:

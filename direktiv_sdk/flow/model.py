@@ -56,6 +56,7 @@ __all__ = [
     "Timeouts",
     "ValidateState",
     "Workflow",
+    "file_mode",
 ]
 
 STATE_TYPES: Final = (
@@ -420,6 +421,23 @@ FILE_TYPES: Final = ("", "plain", "base64", "tar", "tar.gz")
 """How a ``files:`` entry is written into the temp dir (``""`` means ``plain``)."""
 
 
+_GO_MODE_BITS: Final = ((1 << 23, 0o4000), (1 << 22, 0o2000), (1 << 20, 0o1000))
+"""Go's ``os.ModeSetuid``, ``ModeSetgid`` and ``ModeSticky`` and the Unix bits they become."""
+
+
+def file_mode(permissions: int) -> int:
+    """Return the mode Go's ``os.Chmod(name, os.FileMode(permissions))`` sets (as the sidecar).
+
+    Only the permission bits (``0o777``) count, plus Go's own setuid, setgid and sticky flags
+    (bits 23, 22 and 20); Unix's ``0o7000`` bits mean nothing to Go: ``0o4777`` gives ``0o777``.
+    """
+    mode = permissions & 0o777
+    for go_bit, unix_bit in _GO_MODE_BITS:
+        if permissions & go_bit:
+            mode |= unix_bit
+    return mode
+
+
 @dataclass(frozen=True, slots=True)
 class FunctionFile:
     """One evaluated ``files:`` entry of an action."""
@@ -430,7 +448,22 @@ class FunctionFile:
     """The file name in the temp dir; ``""`` means use :attr:`key`."""
     type: str = ""
     permissions: int | None = None
-    """Octal mode applied to written files (every regular file of an archive), if given."""
+    """The parsed ``permissions`` (below 2**32, as Go's ``ParseUint(s, 8, 32)``), if given.
+
+    What a written file gets is :func:`file_mode` of it.
+    """
+
+    def __post_init__(self) -> None:
+        permissions = self.permissions
+        if permissions is not None and (
+            isinstance(permissions, bool)
+            or not isinstance(permissions, int)
+            or not 0 <= permissions < 2**32
+        ):
+            raise ValueError(
+                f"invalid permissions {permissions!r}: use an octal mode below 0o40000000000, "
+                "like 0o755"
+            )
 
     @property
     def target(self) -> str:

@@ -1,37 +1,48 @@
-"""Tar and tar.gz in and out of the temp dir, safely.
+"""Tar and tar.gz in and out of the temp dir, through directory descriptors.
 
-Unpacking never extracts blindly: every member passes our own checks (no name that still climbs
-out with ``..`` once cleaned, only regular files and directories) and then tarfile's ``data``
-extraction filter, so nothing can land outside the target folder. A leading ``/`` is read
-relative to the target folder, as Direktiv does and as the archives of :func:`tar_gz_directory`
-need (their names start with ``/``).
-Corrupt data is an error, also for tar.gz (the reference swallows those; semantics §9.5).
+Unpacking never extracts by path: every member passes our checks (no name that still climbs
+out with ``..`` once cleaned, only regular files and directories) and is then written relative
+to the descriptor of its folder, each folder opened with ``O_NOFOLLOW`` (:mod:`._fdio`), so a
+symbolic link planted anywhere on the way makes the member fail instead of leading outside.
+A leading ``/`` is read relative to the target folder, as Direktiv does and as the archives of
+:func:`write_tar_gz` need (their names start with ``/``). Corrupt data is an error, also for
+tar.gz (the reference swallows those; semantics §9.5). There is no size cap by default, as in
+Direktiv; ``max_size`` (the runners' ``max_extract_size``) sets one (docs/security.md).
 
 Packing follows the reference's ``tarGzDir`` exactly: the folder itself is a member with an
 empty name, the others are named by their path below it with a leading ``/`` (``/a.txt``,
 ``/sub``, ``/sub/b.txt``), directories without a trailing ``/``; only regular files and
-directories are included, in name order.
+directories are included, in name order. Files are read through descriptors too, each one up
+to the size it had when opened.
 """
 
 from __future__ import annotations
 
-import errno
 import gzip
 import io
 import os
 import posixpath
 import stat
 import tarfile
+import tempfile
 import zlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Final
 
 from typing_extensions import override
 
 from direktiv_sdk.errors import ArchiveError
+from harness.files._fdio import (
+    BoundedReader,
+    close,
+    create_file,
+    list_entries,
+    make_folder,
+    open_folder,
+    open_regular,
+)
 
-__all__ = ["extract_archive", "make_folders", "tar_gz_directory"]
+__all__ = ["extract_archive", "extract_archive_at", "tar_gz_directory", "write_tar_gz"]
 
 _CHUNK: Final = 1 << 20
 
@@ -72,42 +83,22 @@ def _relative_name(member: tarfile.TarInfo, archive: str) -> str:
     return relative
 
 
-def _make_filter(
-    archive: str, permissions: int | None
-) -> Callable[[tarfile.TarInfo, str], tarfile.TarInfo | None]:
-    def check(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
-        relative = _relative_name(member, archive)
-        if not relative:
-            return None  # the folder itself: it exists already
-        try:
-            member = tarfile.data_filter(member.replace(name=relative, deep=False), path)
-        except tarfile.FilterError as exc:
-            raise ArchiveError(archive, f"tarfile's data filter refused it: {exc}") from exc
-        # Parents the archive does not list get 0750 too (tarfile would use 0777 - umask).
-        make_folders(Path(path), Path(relative).parent)
-        if member.isdir():
-            return member.replace(mode=0o750, deep=False)
-        # Without `permissions`, files get the default create mode (0666 minus the umask), as
-        # the reference writes them: a mode of None tells tarfile not to chmod.
-        return member.replace(mode=permissions, deep=False)  # type: ignore[arg-type] # typeshed lacks None
-
-    return check
-
-
-def make_folders(base: Path, relative: Path) -> None:
-    """Create every missing folder of ``relative`` below ``base`` with mode 0750.
+def make_folders(parent: int, parts: tuple[str, ...]) -> int:
+    """Create (0750) and open every folder of ``parts`` below ``parent``; return the last one.
 
     Raises:
-        NotADirectoryError: A part of the path exists and is not a folder.
+        NotADirectoryError: A part exists and is a file or a symbolic link.
     """
-    folder = base
-    for part in relative.parts:
-        folder = folder / part
-        try:
-            folder.mkdir(mode=0o750)
-        except FileExistsError:
-            if not folder.is_dir():
-                raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(folder)) from None
+    fd = os.dup(parent)
+    try:
+        for part in parts:
+            child = make_folder(fd, part)
+            os.close(fd)
+            fd = child
+    except BaseException:
+        close(fd)
+        raise
+    return fd
 
 
 class _Rejoined(io.RawIOBase):
@@ -135,6 +126,113 @@ class _Rejoined(io.RawIOBase):
         return len(data)
 
 
+def _write_member(
+    tar: tarfile.TarFile, member: tarfile.TarInfo, folder: int, relative: str, mode: int | None
+) -> None:
+    parts = tuple(relative.split("/"))
+    parent = make_folders(folder, parts[:-1] if member.isreg() else parts)
+    try:
+        if not member.isreg():
+            return
+        source = tar.extractfile(member)
+        assert source is not None  # a regular member always has data
+        fd = create_file(parent, parts[-1])
+        try:
+            while chunk := source.read(_CHUNK):
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
+            if mode is not None:
+                os.fchmod(fd, mode)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(parent)
+
+
+def extract_archive_at(
+    source: IO[bytes],
+    parent: int,
+    name: str,
+    *,
+    archive: str,
+    compressed: bool,
+    mode: int | None = None,
+    max_size: int | None = None,
+) -> None:
+    """Unpack the tar (``compressed``: tar.gz) stream into the folder ``name`` of ``parent``.
+
+    The folder is created (0750) unless it exists. An empty ``source`` gives an empty folder.
+    ``mode`` is applied to every regular file (without it: 0666 minus the umask, whatever the
+    archive says); directories get ``0750``. ``archive`` names the archive in errors.
+    ``max_size`` caps the bytes of all its files together (``None``: no cap, as Direktiv).
+
+    Raises:
+        ArchiveError: The data is not a (complete) archive, a member is hostile, or something
+            on the way is not a folder (a planted symbolic link, for example).
+    """
+    try:
+        folder = make_folder(parent, name)
+    except OSError as exc:
+        raise ArchiveError(archive, f"its folder cannot be created ({exc.strerror})") from exc
+    try:
+        _extract(
+            source, folder, archive=archive, compressed=compressed, mode=mode, max_size=max_size
+        )
+    finally:
+        os.close(folder)
+
+
+def _extract(
+    source: IO[bytes],
+    folder: int,
+    *,
+    archive: str,
+    compressed: bool,
+    mode: int | None,
+    max_size: int | None,
+) -> None:
+    head = source.read(_CHUNK)
+    if not head:
+        return
+    stream: io.BufferedIOBase = io.BufferedReader(_Rejoined(head, source), _CHUNK)
+    if compressed:
+        stream = gzip.GzipFile(fileobj=stream, mode="rb")
+    try:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            total = 0
+            for member in tar:
+                relative = _relative_name(member, archive)
+                total += member.size if member.isreg() else 0
+                if max_size is not None and total > max_size:
+                    raise ArchiveError(
+                        archive,
+                        f"it unpacks to more than {max_size} bytes (max_extract_size); "
+                        "store a smaller archive or raise the limit",
+                    )
+                if relative:
+                    try:
+                        _write_member(tar, member, folder, relative, mode)
+                    except OSError as exc:
+                        raise ArchiveError(
+                            archive,
+                            f"member {member.name!r} cannot be written ({exc.strerror}: "
+                            f"{exc.filename}); a file or link is in its way",
+                        ) from exc
+        if compressed:
+            # tarfile stops at the end-of-archive blocks; reading on verifies gzip's trailer.
+            while stream.read(_CHUNK):
+                pass
+    except ArchiveError:
+        raise
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ArchiveError(archive, f"the gzip data is corrupt or truncated ({exc})") from exc
+    except tarfile.TarError as exc:
+        raise ArchiveError(archive, f"it is not a valid tar archive ({exc})") from exc
+    except OSError as exc:
+        raise ArchiveError(archive, f"a member cannot be written ({exc})") from exc
+
+
 def extract_archive(
     source: IO[bytes],
     dest: Path,
@@ -143,39 +241,14 @@ def extract_archive(
     compressed: bool,
     permissions: int | None = None,
 ) -> None:
-    """Unpack the tar (``compressed``: tar.gz) stream ``source`` into the new folder ``dest``.
-
-    An empty ``source`` gives an empty folder. ``permissions`` is applied to every regular file
-    (without it: 0666 minus the umask, whatever the archive says); directories get ``0750``.
-    ``name`` names the archive in errors.
-
-    Raises:
-        ArchiveError: The data is not a (complete) archive, or a member is hostile.
-    """
-    dest.mkdir(mode=0o750, parents=True, exist_ok=True)
-    head = source.read(_CHUNK)
-    if not head:
-        return
-    stream: io.BufferedIOBase = io.BufferedReader(_Rejoined(head, source), _CHUNK)
-    if compressed:
-        stream = gzip.GzipFile(fileobj=stream, mode="rb")
-    check = _make_filter(name, permissions)
+    """Unpack into the folder ``dest`` (its parent must exist); see :func:`extract_archive_at`."""
+    parent = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                tar.extract(member, dest, set_attrs=True, filter=check)
-        if compressed:
-            # tarfile stops at the end-of-archive blocks; reading on verifies gzip's trailer.
-            while stream.read(_CHUNK):
-                pass
-    except ArchiveError:
-        raise
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise ArchiveError(name, f"the gzip data is corrupt or truncated ({exc})") from exc
-    except tarfile.TarError as exc:
-        raise ArchiveError(name, f"it is not a valid tar archive ({exc})") from exc
-    except OSError as exc:
-        raise ArchiveError(name, f"a member cannot be written ({exc})") from exc
+        extract_archive_at(
+            source, parent, dest.name, archive=name, compressed=compressed, mode=permissions
+        )
+    finally:
+        os.close(parent)
 
 
 class _GoTarInfo(tarfile.TarInfo):
@@ -198,30 +271,56 @@ def _header(name: str, st: os.stat_result, kind: bytes) -> _GoTarInfo:
     return info
 
 
-def _add_directory(tar: tarfile.TarFile, path: str, name: str, st: os.stat_result) -> None:
-    tar.addfile(_header(name, st, tarfile.DIRTYPE))
-    with os.scandir(path) as entries:
-        children = sorted(entries, key=lambda entry: entry.name)
-    for entry in children:
-        child = f"{name}/{entry.name}"
-        child_stat = entry.stat(follow_symlinks=False)
-        if stat.S_ISDIR(child_stat.st_mode):
-            _add_directory(tar, entry.path, child, child_stat)
-        elif stat.S_ISREG(child_stat.st_mode):
-            fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            with os.fdopen(fd, "rb") as handle:
-                opened = os.fstat(handle.fileno())
-                if stat.S_ISREG(opened.st_mode):  # it may have been swapped meanwhile
-                    tar.addfile(_header(child, opened, tarfile.REGTYPE), handle)
+def _add_tree(tar: tarfile.TarFile, root: int) -> None:
+    """Add the folder ``root`` and everything below it, depth first, without recursion."""
+    tar.addfile(_header("", os.fstat(root), tarfile.DIRTYPE))
+    stack: list[tuple[int, str, list[tuple[str, int]]]] = [(os.dup(root), "", [])]
+    stack[0][2].extend(reversed(list_entries(stack[0][0])))
+    try:
+        while stack:
+            folder, name, pending = stack[-1]
+            if not pending:
+                os.close(folder)
+                stack.pop()
+                continue
+            entry, mode = pending.pop()
+            child = f"{name}/{entry}"
+            if stat.S_ISDIR(mode):
+                try:
+                    fd = open_folder(folder, entry)
+                except (FileNotFoundError, NotADirectoryError):
+                    continue  # gone or swapped meanwhile
+                tar.addfile(_header(child, os.fstat(fd), tarfile.DIRTYPE))
+                stack.append((fd, child, list(reversed(list_entries(fd)))))
+            elif stat.S_ISREG(mode):
+                fd_or_none = open_regular(folder, entry)
+                if fd_or_none is None:
+                    continue  # gone or swapped meanwhile
+                opened = os.fstat(fd_or_none)
+                with BoundedReader(fd_or_none, opened.st_size) as reader:
+                    tar.addfile(_header(child, opened, tarfile.REGTYPE), reader)
+    finally:
+        for folder, _, _ in stack:
+            close(folder)
+
+
+def write_tar_gz(folder: int, out: IO[bytes]) -> None:
+    """Write the folder ``folder`` (a descriptor) to ``out`` as the reference's tar.gz."""
+    # mtime=0 makes equal folders give equal bytes (Go's gzip writer also writes 0).
+    with (
+        gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        _add_tree(tar, folder)
 
 
 def tar_gz_directory(path: Path) -> bytes:
     """Return the folder ``path`` as a tar.gz, named as Direktiv's sidecar names its members."""
-    buffer = io.BytesIO()
-    # mtime=0 makes equal folders give equal bytes (Go's gzip writer also writes 0).
-    with (
-        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
-        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        _add_directory(tar, str(path), "", os.lstat(path))
-    return buffer.getvalue()
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        with tempfile.SpooledTemporaryFile(max_size=_CHUNK) as spool:
+            write_tar_gz(fd, spool)
+            spool.seek(0)
+            return spool.read()
+    finally:
+        os.close(fd)

@@ -5,23 +5,31 @@ Semantics §6.5, §6.6 and the project's decisions §9.3, §9.5, §9.6: scope de
 (``tar``/``tar.gz``); corrupt or hostile data is an error and nothing is written outside the
 temp dir; ``out/file`` is created as the reference does, and anything left in it is an error,
 because scope ``file`` is read-only.
+
+Nothing here resolves a path twice: the temp dir is opened once with ``O_NOFOLLOW`` and every
+file and folder below it is reached through directory descriptors (:mod:`._fdio`), so a
+process the function leaves behind cannot redirect a write or a read with a symbolic link, at
+any moment. FIFOs, sockets and devices are never opened. ``out/`` entries are streamed into the
+store (a 1 GiB file costs a chunk of memory, not 1 GiB), each file up to its size when opened.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
+import errno
 import io
 import os
 import posixpath
 import stat
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 from direktiv_sdk.engine.functions import FILE_SCOPES, FILE_TYPES, FunctionFile
+from direktiv_sdk.engine.namespace_files import read_namespace_file
 from direktiv_sdk.errors import (
     FileEntryError,
     InvalidFileTypeError,
@@ -30,14 +38,26 @@ from direktiv_sdk.errors import (
     OutFolderError,
     PathEscapeError,
 )
+from direktiv_sdk.flow.model import file_mode
 from direktiv_sdk.store import KEY_PATTERN, Scope, validate_key
-from harness.files._archives import extract_archive, make_folders, tar_gz_directory
+from harness.files._archives import extract_archive_at, make_folders, write_tar_gz
+from harness.files._fdio import (
+    BoundedReader,
+    create_file,
+    list_entries,
+    make_folder,
+    open_folder,
+    open_regular,
+)
 from harness.sidecar._action import ActionContext, VariableWrite
 
 __all__ = ["OUT_FOLDERS", "check_file_types", "collect_out", "write_files"]
 
 OUT_FOLDERS: Final = ("file", "namespace", "workflow", "instance")
 """The folders under ``out/``, in the order they are collected."""
+
+_SPOOL: Final = 8 << 20
+"""A folder's tar.gz is built in memory up to this size, then in an unnamed temp file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,22 +111,20 @@ def _plan(files: Sequence[FunctionFile], temp_dir: Path) -> list[_Planned]:
 
 def _namespace_file(root: Path | None, key: str) -> bytes:
     """Return the bytes of namespace file ``key`` below ``root`` (missing → empty)."""
-    if root is None:
-        return b""
     relative = posixpath.normpath(key.lstrip("/")) if key.strip("/") else "."
     if relative == ".." or relative.startswith("../") or "\x00" in key:
         raise PathEscapeError(key, str(root))
-    base = os.path.realpath(root)
-    path = os.path.realpath(os.path.join(base, relative))
-    if os.path.commonpath([base, path]) != base:
-        raise PathEscapeError(key, str(root))
+    if root is None or relative == ".":
+        return b""
     try:
-        with open(path, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-                return b""
-            return handle.read()
-    except OSError:
-        return b""  # as the reference: a file that cannot be fetched reads as empty
+        found = read_namespace_file(root, relative.split("/"))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a link may lead anywhere: refused, never followed
+            raise PathEscapeError(key, str(root)) from exc
+        # As the reference: a namespace file that cannot be fetched (a folder, a link, a FIFO,
+        # anything but a regular file) reads as empty.
+        return b""
+    return found or b""
 
 
 def _source(plan: _Planned, context: ActionContext, root: Path | None) -> bytes:
@@ -116,37 +134,41 @@ def _source(plan: _Planned, context: ActionContext, root: Path | None) -> bytes:
     return b"" if variable is None else variable.data
 
 
-def _write_plain(path: Path, data: bytes, permissions: int | None) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, 0o666)
+def _write_plain(parent: int, name: str, data: bytes, mode: int | None) -> None:
+    fd = create_file(parent, name, exclusive=True)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        if permissions is not None:
-            os.fchmod(fd, permissions)
+        if mode is not None:
+            os.fchmod(fd, mode)
     finally:
         os.close(fd)
 
 
-def _write(plan: _Planned, data: bytes, temp_dir: Path) -> None:
-    path = temp_dir / plan.target
+def _write(plan: _Planned, data: bytes, temp: int, max_extract_size: int | None) -> None:
     file = plan.file
+    parts = tuple(plan.target.split("/"))
+    mode = None if file.permissions is None else file_mode(file.permissions)
     try:
-        try:
-            make_folders(temp_dir, Path(plan.target).parent)
-        except (FileExistsError, NotADirectoryError) as exc:
-            raise FileEntryError(
-                plan.target,
-                "a folder on its path is already a file; give one of the entries another 'as'",
-            ) from exc
+        parent = make_folders(temp, parts[:-1])
+    except FileNotFoundError as exc:
+        raise FileEntryError(plan.target, "a folder on its path vanished; try again") from exc
+    except OSError as exc:  # NotADirectoryError: a file or a link is in the way
+        raise FileEntryError(
+            plan.target,
+            "a folder on its path is already a file; give one of the entries another 'as'",
+        ) from exc
+    try:
         if file.type in ("tar", "tar.gz"):
-            extract_archive(
+            extract_archive_at(
                 io.BytesIO(data),
-                path,
-                name=plan.target,
+                parent,
+                parts[-1],
+                archive=plan.target,
                 compressed=file.type == "tar.gz",
-                permissions=file.permissions,
+                mode=mode,
+                max_size=max_extract_size,
             )
             return
         if file.type == "base64":
@@ -158,26 +180,59 @@ def _write(plan: _Planned, data: bytes, temp_dir: Path) -> None:
                     f"its data is not valid base64 ({exc}); store standard base64 "
                     "or use type 'plain'",
                 ) from exc
-        _write_plain(path, data, file.permissions)
+        try:
+            _write_plain(parent, parts[-1], data, mode)
+        except FileExistsError as exc:
+            raise FileEntryError(
+                plan.target, "something else created it first; nothing was written there"
+            ) from exc
+        except OSError as exc:
+            raise FileEntryError(plan.target, f"{exc.strerror or exc}") from exc
+    finally:
+        os.close(parent)
+
+
+def _make_out_folders(temp: int) -> None:
+    try:
+        out = make_folder(temp, "out", 0o777)
     except OSError as exc:
-        raise FileEntryError(plan.target, f"{exc.strerror or exc}") from exc
+        raise OutFolderError(
+            "out", "a files: entry wrote a file there; give that entry another 'as' name"
+        ) from exc
+    try:
+        for name in OUT_FOLDERS:
+            try:
+                os.close(make_folder(out, name, 0o777))
+            except OSError as exc:
+                raise OutFolderError(
+                    f"out/{name}",
+                    "a files: entry wrote a file there; give that entry another 'as' name",
+                ) from exc
+    finally:
+        os.close(out)
 
 
-def _make_out_folders(temp_dir: Path) -> None:
-    for folder in ("out", *(f"out/{name}" for name in OUT_FOLDERS)):
-        path = temp_dir / folder
-        with contextlib.suppress(FileExistsError):  # a file there: reported just below
-            path.mkdir(mode=0o777, exist_ok=True)
-        if not stat.S_ISDIR(os.lstat(path).st_mode):
-            raise OutFolderError(
-                folder, "a files: entry wrote a file there; give that entry another 'as' name"
-            )
+def open_temp_dir(temp_dir: Path) -> int:
+    """Open the action's temp dir itself, refusing a symbolic link in its place."""
+    try:
+        return os.open(temp_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise OutFolderError(
+            str(temp_dir), f"the temp dir cannot be opened ({exc.strerror}); leave it in place"
+        ) from exc
 
 
 def write_files(
-    files: Sequence[FunctionFile], temp_dir: Path, context: ActionContext, root: Path | None
+    files: Sequence[FunctionFile],
+    temp_dir: Path,
+    context: ActionContext,
+    root: Path | None,
+    *,
+    max_extract_size: int | None = None,
 ) -> None:
     """Write ``files`` into the existing folder ``temp_dir`` and create the ``out/`` folders.
+
+    ``max_extract_size`` caps what each archive unpacks to (``None``: no cap, as Direktiv).
 
     Raises:
         InvalidFileTypeError: An entry has an unknown ``type`` (catchable).
@@ -185,58 +240,110 @@ def write_files(
         OutFolderError: The action cannot be prepared (the instance crashes).
     """
     check_file_types(files)
-    for plan in _plan(files, temp_dir):
-        _write(plan, _source(plan, context, root), temp_dir)
-    _make_out_folders(temp_dir)
-
-
-def _read_regular(path: Path) -> bytes | None:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            return None
-        return handle.read()
-
-
-def _folder_entries(temp_dir: Path, folder: str) -> list[tuple[str, Path, bool]]:
-    """Return ``(name, path, is_directory)`` of the files and folders in ``out/<folder>``."""
-    path = temp_dir / "out" / folder
+    plans = _plan(files, temp_dir)
+    temp = open_temp_dir(temp_dir)
     try:
-        mode = os.lstat(path).st_mode
+        for plan in plans:
+            _write(plan, _source(plan, context, root), temp, max_extract_size)
+        _make_out_folders(temp)
+    finally:
+        os.close(temp)
+
+
+def _open_out_folder(out: int, folder: str) -> int | None:
+    try:
+        return open_folder(out, folder)
     except FileNotFoundError:
-        return []
-    if not stat.S_ISDIR(mode):
-        raise OutFolderError(f"out/{folder}", "it is not a folder any more; leave out/ as it is")
-    entries = []
-    for name in sorted(os.listdir(path)):
-        entry_mode = os.lstat(path / name).st_mode
-        if stat.S_ISREG(entry_mode) or stat.S_ISDIR(entry_mode):
-            entries.append((name, path / name, stat.S_ISDIR(entry_mode)))
-    return entries
+        return None
+    except NotADirectoryError as exc:
+        raise OutFolderError(
+            f"out/{folder}", "it is not a folder any more; leave out/ as it is"
+        ) from exc
+
+
+def _entries(folder: int) -> list[tuple[str, bool]]:
+    """Return ``(name, is_directory)`` of the files and folders in ``folder``."""
+    return [
+        (name, stat.S_ISDIR(mode))
+        for name, mode in list_entries(folder)
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode)
+    ]
+
+
+def _open_entry(folder: int, name: str, is_directory: bool) -> IO[bytes] | None:
+    """Open one ``out/`` entry as a stream (a folder as its tar.gz); ``None`` if it is gone."""
+    if not is_directory:
+        fd = open_regular(folder, name)
+        if fd is None:
+            return None  # gone, or swapped for something that is not a regular file
+        return BoundedReader(fd, os.fstat(fd).st_size)  # type: ignore[return-value]
+    try:
+        sub = open_folder(folder, name)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL)  # noqa: SIM115 - returned
+        write_tar_gz(sub, spool)
+    finally:
+        os.close(sub)
+    spool.seek(0)
+    return spool
 
 
 def collect_out(temp_dir: Path, context: ActionContext) -> tuple[VariableWrite, ...]:
     """Store what the function left in ``out/`` as variables; return the writes in order.
 
-    Every name is checked before anything is stored, so a bad name stores nothing.
+    Every name is checked before anything is stored, so a bad name stores nothing. Entries
+    that vanish while collected are left out.
 
     Raises:
-        OutFolderError: An entry is in ``out/file`` or is not named like a variable.
+        OutFolderError: An entry is in ``out/file`` or is not named like a variable, or a
+            folder of ``out/`` was replaced by something else.
     """
-    out = temp_dir / "out"
+    temp = open_temp_dir(temp_dir)
     try:
-        if not stat.S_ISDIR(os.lstat(out).st_mode):
-            raise OutFolderError("out", "it is not a folder any more; leave out/ as it is")
+        out = open_folder(temp, "out")
     except FileNotFoundError:
+        os.close(temp)
         return ()
-    for name, _, _ in _folder_entries(temp_dir, "file"):
-        raise OutFolderError(
-            f"out/file/{name}",
-            "scope 'file' is read-only; write it under out/namespace, out/workflow or out/instance",
-        )
-    planned: list[tuple[Scope, str, Path, bool]] = []
+    except NotADirectoryError as exc:
+        os.close(temp)
+        raise OutFolderError("out", "it is not a folder any more; leave out/ as it is") from exc
+    os.close(temp)
+    try:
+        return _collect(out, context)
+    finally:
+        os.close(out)
+
+
+def _collect(out: int, context: ActionContext) -> tuple[VariableWrite, ...]:
+    # Each folder is opened once: what is listed and read is that folder, even if it is
+    # renamed or swapped for a link meanwhile.
+    folders: dict[str, int] = {}
+    try:
+        for folder in OUT_FOLDERS:
+            fd = _open_out_folder(out, folder)
+            if fd is not None:
+                folders[folder] = fd
+        return _store_entries(folders, context)
+    finally:
+        for fd in folders.values():
+            os.close(fd)
+
+
+def _store_entries(folders: dict[str, int], context: ActionContext) -> tuple[VariableWrite, ...]:
+    if "file" in folders:
+        for name, _ in _entries(folders["file"]):
+            raise OutFolderError(
+                f"out/file/{name}",
+                "scope 'file' is read-only; write it under out/namespace, out/workflow or "
+                "out/instance",
+            )
+    planned: list[tuple[str, str, bool]] = []
     for folder in OUT_FOLDERS[1:]:
-        for name, path, is_directory in _folder_entries(temp_dir, folder):
+        if folder not in folders:
+            continue
+        for name, is_directory in _entries(folders[folder]):
             try:
                 validate_key(name)
             except InvalidKeyError as exc:
@@ -244,10 +351,12 @@ def collect_out(temp_dir: Path, context: ActionContext) -> tuple[VariableWrite, 
                     f"out/{folder}/{name}",
                     f"{name!r} is not a valid variable name; rename it to match {KEY_PATTERN}",
                 ) from exc
-            planned.append((Scope(folder), name, path, is_directory))
+            planned.append((folder, name, is_directory))
     writes = []
-    for scope, name, path, is_directory in planned:
-        data = tar_gz_directory(path) if is_directory else _read_regular(path)
-        if data is not None:
-            writes.append(context.set_variable(scope, name, data, "", "out"))
+    for folder, name, is_directory in planned:
+        stream = _open_entry(folders[folder], name, is_directory)
+        if stream is None:
+            continue  # it vanished, or was swapped for something else, meanwhile
+        with stream:
+            writes.append(context.set_variable(Scope(folder), name, stream, "", "out"))
     return tuple(writes)

@@ -139,6 +139,7 @@ class RunnerOptions(TypedDict, total=False):
     temp_root: str | os.PathLike[str] | None
     keep_tempdir: bool
     max_response: int
+    max_extract_size: int | None
     raise_errors: bool
 
 
@@ -152,6 +153,8 @@ class SidecarRunner(ABC):
             fresh system temp folder per call. Share it with a container as a volume.
         keep_tempdir: Leave the temp dir in place after the call (for debugging).
         max_response: The largest response body accepted (128 MiB, as Direktiv).
+        max_extract_size: The most bytes a ``tar``/``tar.gz`` ``files:`` entry may unpack to;
+            ``None`` (the default): no cap, as in Direktiv (docs/security.md).
         raise_errors: Let :meth:`call` raise the exception behind a crash or a
             ``container failed`` outcome instead of returning the outcome.
     """
@@ -163,6 +166,7 @@ class SidecarRunner(ABC):
         temp_root: str | os.PathLike[str] | None = None,
         keep_tempdir: bool = False,
         max_response: int = MAX_BODY,
+        max_extract_size: int | None = None,
         raise_errors: bool = False,
     ) -> None:
         if sidecar is not None and not isinstance(sidecar, Sidecar):
@@ -172,6 +176,7 @@ class SidecarRunner(ABC):
         self.temp_root = None if temp_root is None else Path(temp_root)
         self.keep_tempdir = keep_tempdir
         self.max_response = max_response
+        self.max_extract_size = max_extract_size
         self.raise_errors = raise_errors
 
     @property
@@ -224,19 +229,21 @@ class SidecarRunner(ABC):
         return record
 
     def _make_temp_dir(self, aid: str) -> Path:
+        # Private (0700) from the start: mkdtemp and mkdir create it with that mode in one
+        # step, so no other user can plant anything in it (docs/security.md).
         if self.temp_root is None:
-            path = Path(tempfile.mkdtemp(prefix="direktiv-action-"))
-            path.chmod(0o750)
-            return path
+            return Path(tempfile.mkdtemp(prefix="direktiv-action-"))
         self.temp_root.mkdir(parents=True, exist_ok=True)
         path = self.temp_root / aid
-        path.mkdir(mode=0o750)
+        path.mkdir(mode=0o700)
         return path
 
     def _run(self, call: FunctionCall, record: CallRecord) -> None:
         temp_dir, context = record.temp_dir, record.context
         try:
-            write_files(call.files, temp_dir, context, call.root)
+            write_files(
+                call.files, temp_dir, context, call.root, max_extract_size=self.max_extract_size
+            )
         except FlowError:
             raise
         except DirektivError as exc:

@@ -7,17 +7,21 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import IO, Final, Literal
 
-from direktiv_sdk.store import Owner, Scope, VariableRef, VariableStore
+from direktiv_sdk.store import Owner, Scope, VariableData, VariableRef, VariableStore
 
 __all__ = [
+    "RECORD_LIMIT",
     "ActionContext",
     "SidecarRequest",
     "VariableWrite",
     "check_action_id",
     "new_action_id",
 ]
+
+RECORD_LIMIT: Final = 16 << 20
+"""The largest value a :class:`VariableWrite` keeps in :attr:`~VariableWrite.data` (16 MiB)."""
 
 _AID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 """Action ids name a folder and travel in URLs and headers: one safe path segment."""
@@ -58,9 +62,35 @@ class VariableWrite:
     scope: Scope
     key: str
     data: bytes
+    """The value; empty when it is larger than :data:`RECORD_LIMIT` (read it from the store)."""
     mime_type: str
     via: Literal["var", "out"]
     """``var`` for ``POST /var``, ``out`` for a file or folder collected from ``out/``."""
+    size: int = -1
+    """The value's size in bytes (``-1``: as ``len(data)``, for records made by hand)."""
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.data))
+
+
+class _Tee:
+    """A stream that passes ``source`` on and keeps its first :data:`RECORD_LIMIT` bytes."""
+
+    def __init__(self, source: IO[bytes] | VariableData) -> None:
+        self._source = source
+        self._kept = bytearray()
+        self._size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data: bytes = self._source.read(size)  # type: ignore[union-attr]
+        self._size += len(data)
+        if self._size <= RECORD_LIMIT:
+            self._kept += data
+        return data
+
+    def kept(self) -> bytes:
+        return bytes(self._kept) if self._size <= RECORD_LIMIT else b""
 
 
 class ActionContext:
@@ -109,12 +139,27 @@ class ActionContext:
         return self.owner(scope).ref(key)
 
     def set_variable(
-        self, scope: Scope, key: str, data: bytes, mime_type: str, via: Literal["var", "out"]
+        self,
+        scope: Scope,
+        key: str,
+        data: VariableData,
+        mime_type: str,
+        via: Literal["var", "out"],
     ) -> VariableWrite:
-        """Store ``data`` as variable ``key`` of ``scope`` and record the write."""
+        """Store ``data`` (bytes or a stream) as variable ``key`` of ``scope``; record the write.
+
+        A stream is copied into the store in chunks; the record keeps its bytes only up to
+        :data:`RECORD_LIMIT`.
+        """
         ref = self.ref(scope, key)
-        self.store.set(ref, data, mime_type=mime_type)
-        write = VariableWrite(ref.scope, key, bytes(data), mime_type, via)
+        if isinstance(data, bytes | bytearray | memoryview):
+            meta = self.store.set(ref, data, mime_type=mime_type)
+            kept = bytes(data)
+        else:
+            tee = _Tee(data)
+            meta = self.store.set(ref, tee, mime_type=mime_type)  # type: ignore[arg-type]
+            kept = tee.kept()
+        write = VariableWrite(ref.scope, key, kept, mime_type, via, meta.size)
         with self._lock:
             self._writes.append(write)
         return write

@@ -14,7 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
+from backends.s3 import S3Store
 from direktiv_sdk import Owner, StoreError, open_store
+from direktiv_sdk.errors import PreconditionFailedError
 from direktiv_sdk.store import VariableStore
 
 NS = Owner.for_namespace("ns")
@@ -226,3 +228,32 @@ def test_response_torn_mid_body_fails_the_read() -> None:
     assert str(info.value).startswith(f"cannot read {COUNTER} in 's3://bucket/p': ")
     assert str(got.value).startswith(f"cannot get {COUNTER} in 's3://bucket/p': ")
     assert info.value.__cause__ is not None
+
+
+def test_concurrent_compare_and_set_has_exactly_one_winner(s3_store: S3Store) -> None:
+    """The guarantee update() rests on: of writers holding one version, exactly one wins."""
+    writers = 8
+    for round_ in range(10):
+        version = s3_store.set(COUNTER, f"base-{round_}".encode()).version
+        start = threading.Barrier(writers, timeout=_SERVER_TIMEOUT)
+        outcomes: list[str] = []
+
+        def write(
+            index: int,
+            version: str = version,
+            start: threading.Barrier = start,
+            outcomes: list[str] = outcomes,
+        ) -> None:
+            start.wait()
+            try:
+                s3_store.set(COUNTER, f"w{index}".encode(), if_version=version)
+                outcomes.append("won")
+            except PreconditionFailedError:
+                outcomes.append("lost")
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(_JOIN_TIMEOUT)
+        assert sorted(outcomes) == ["lost"] * (writers - 1) + ["won"], outcomes

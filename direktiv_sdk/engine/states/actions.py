@@ -32,6 +32,7 @@ from direktiv_sdk.errors import (
     FlowError,
     FunctionNotMappedError,
     InternalError,
+    NestingTooDeepError,
     UncatchableError,
 )
 from direktiv_sdk.expr import gojson
@@ -252,6 +253,8 @@ def _decode_output(body: bytes) -> JSON:
         return ""
     try:
         return gojson.loads(body)
+    except NestingTooDeepError as exc:
+        raise InternalError(f"cannot decode the function's response: {exc}") from exc
     except ValueError:
         return base64.b64encode(body).decode("ascii")
 

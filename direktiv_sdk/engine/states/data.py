@@ -7,6 +7,7 @@ returns ``(transform, next state)``; the instance applies the transform and move
 from __future__ import annotations
 
 import base64
+import errno
 from typing import TYPE_CHECKING, Final
 
 from direktiv_sdk.engine._api import (
@@ -18,8 +19,14 @@ from direktiv_sdk.engine._api import (
     Record,
     new_id,
 )
+from direktiv_sdk.engine.namespace_files import read_namespace_file
 from direktiv_sdk.engine.results import VariableWrite
-from direktiv_sdk.errors import CatchableError, InternalError, UncatchableError
+from direktiv_sdk.errors import (
+    CatchableError,
+    InternalError,
+    NestingTooDeepError,
+    UncatchableError,
+)
 from direktiv_sdk.expr import gojson
 from direktiv_sdk.expr._gofmt import sprintf
 from direktiv_sdk.expr.jx import Snapshot, Template, truth
@@ -60,7 +67,7 @@ def _key(template: Template, snap: Snapshot, index: int) -> str:
     return key
 
 
-def _decode(data: bytes | None) -> JSON:
+def _decode(data: bytes | None, key: str) -> JSON:
     """Return a stored value as a getter sees it: JSON if it parses, else base64 (§3.2 step 6)."""
     if not data:
         return None
@@ -68,6 +75,8 @@ def _decode(data: bytes | None) -> JSON:
         return float(data)  # the common counter case, without the JSON parser
     try:
         return gojson.loads(data)
+    except NestingTooDeepError as exc:
+        raise InternalError(f"cannot decode variable {key!r}: {exc}") from exc
     except ValueError:
         return base64.b64encode(data).decode("ascii")
 
@@ -97,10 +106,10 @@ def getter(inst: InstanceView, state: State, record: Record) -> Outcome:
     store = inst.engine.store
     for name, scope, key in batched:
         if scope == "file":
-            values[name] = _decode(_read_file(inst, key))
+            values[name] = _decode(_read_file(inst, key), key)
         else:
             found = store.get(inst.ref(scope, key))
-            values[name] = None if found is None else _decode(found.data)
+            values[name] = None if found is None else _decode(found.data, key)
     _deadline_passed(inst, record)
     inst.data = {**inst.data, "var": values}
     record.var = values
@@ -123,14 +132,17 @@ def _read_file(inst: InstanceView, key: str) -> bytes | None:
     clean = file_path(key)
     if clean is None:
         raise InternalError(f"invalid file path {key!r}: every segment must be a valid name")
-    target = inst.engine.root.joinpath(*clean.split("/")[1:])
-    if target.is_dir():
-        raise InternalError(f"target is not a file: {clean}")
     try:
-        return target.read_bytes()
-    except FileNotFoundError:
-        return None
+        # Through descriptors from the root, no link followed, a FIFO never opened.
+        return read_namespace_file(inst.engine.root, clean.split("/")[1:])
+    except IsADirectoryError as exc:
+        raise InternalError(f"target is not a file: {clean}") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise InternalError(
+                f"cannot read {clean}: {exc.filename!r} is a symbolic link; namespace files "
+                "cannot be links"
+            ) from exc
         raise InternalError(f"cannot read {clean}: {exc.strerror or exc}") from exc
 
 
