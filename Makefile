@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: install test check lint typecheck format demo demo-reset bench clean
+.PHONY: install test test-corpus check lint typecheck format demo demo-reset bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Tests over the shared corpora in ../shared/corpus (not part of a clone): run by path.
+test-corpus: $(STAMP)
+	$(BIN)/python -m pytest tests/shared_corpus -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -46,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.jx
 	$(BIN)/python -m bench.interpreter
 	$(BIN)/python -m bench.harness
+	$(BIN)/python -m bench.events
 
 clean:
 	rm -rf $(VENV) .direktiv .pytest_cache .mypy_cache .ruff_cache

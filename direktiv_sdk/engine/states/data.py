@@ -19,7 +19,7 @@ from direktiv_sdk.engine._api import (
     new_id,
 )
 from direktiv_sdk.engine.results import VariableWrite
-from direktiv_sdk.errors import CatchableError, InternalError, UncatchableError
+from direktiv_sdk.errors import CatchableError, InternalError
 from direktiv_sdk.expr import gojson
 from direktiv_sdk.expr._gofmt import sprintf
 from direktiv_sdk.expr.jx import Snapshot, Template, truth
@@ -37,11 +37,10 @@ from direktiv_sdk.flow.model import (
 if TYPE_CHECKING:
     from direktiv_sdk.expr.gojson import JSON, JSONObject
 
-__all__ = ["delay", "error", "getter", "noop", "setter", "switch", "unsupported", "validate"]
+__all__ = ["delay", "error", "getter", "noop", "setter", "switch", "validate"]
 
 _TEXT_PLAIN: Final = ("text/plain", "text/plain; charset=utf-8")
 _DEFAULT_MIME: Final = "application/json"
-UNSUPPORTED_CODE: Final = "direktiv.sdk.unsupported"
 
 
 def _deadline_passed(inst: InstanceView, record: Record) -> None:
@@ -239,12 +238,3 @@ def delay(inst: InstanceView, state: State, record: Record) -> Outcome:
 def noop(inst: InstanceView, state: State, record: Record) -> Outcome:
     """Do nothing."""
     return state.transform, state.transition
-
-
-def unsupported(inst: InstanceView, state: State, record: Record) -> Outcome:
-    """Fail: event states load but cannot run locally yet."""
-    raise UncatchableError(
-        UNSUPPORTED_CODE,
-        f"{state.type} states are not supported yet: direktiv-sdk cannot send or "
-        "receive CloudEvents",
-    )
