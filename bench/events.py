@@ -23,6 +23,7 @@ from pathlib import Path
 
 from direktiv_sdk import Namespace
 from direktiv_sdk.engine.clock import VirtualClock
+from direktiv_sdk.expr.gojson import JSON
 
 WAITER = """\
 states:
@@ -35,7 +36,7 @@ states:
 """
 
 
-def _event(who: str, number: int) -> dict[str, object]:
+def _event(who: str, number: int) -> dict[str, JSON]:
     return {
         "specversion": "1.0", "id": f"e{number}", "source": "bench", "type": "tick",
         "who": who, "data": {"n": number},

@@ -305,7 +305,7 @@ class Session(Turns):
             instance = self._instance(workflow, path, instance_id, 0, workflow_owner)
             entry = self._add(instance, "api", None)
             task = self._task()
-            self._jumpers += 1
+            self._inline += 1
             self._tasks += 1
             if self.virtual:
                 self._enqueue(task)
@@ -314,7 +314,7 @@ class Session(Turns):
             instance.run(raw)
         finally:
             with self._lock:
-                self._jumpers -= 1
+                self._inline -= 1
                 self._tasks -= 1
                 if self.virtual:
                     self._give_turn()
@@ -414,7 +414,7 @@ class Session(Turns):
 
     def settle(self, timeout: float) -> None:
         """Wait until nothing runs and every pending instance waits for an event."""
-        self._drive(self._quiet, timeout, "the namespace", jumper=False)
+        self._drive(self._quiet, timeout, "the namespace")
 
     def close(self, timeout: float = 30.0) -> None:
         """Let async actions finish, cancel what is still pending, wait for the threads."""

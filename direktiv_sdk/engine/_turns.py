@@ -3,8 +3,8 @@
 Every instance thread that waits (a delay, an event, back-off) parks on the session's condition.
 On a real clock a parked thread wakes at its time or when woken. On a
 :class:`~direktiv_sdk.engine.clock.VirtualClock` threads take turns, first come first served
-(one runs at a time), and when nothing can run, a caller that waits for an end (a "jumper")
-moves the clock to the earliest deadline and wakes what is due.
+(one runs at a time), and when nothing can run, a caller that waits (``wait``, ``settle``, an
+instance run in its caller's thread) moves the clock to the earliest deadline and wakes what is due.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ class Turns:
         self._seq = itertools.count()
         self._ready: deque[object] = deque()
         self._running: object | None = None
-        self._jumpers = 0
-        """Callers waiting for an end (wait, run_here, close): time may jump for them."""
+        self._inline = 0
+        """Instances run in their caller's thread (run_workflow): time jumps when they park."""
         self._tasks = 0
         """Threads running an instance or an async action."""
         self._delayed: list[tuple[float, int, CloudEvent]] = []
@@ -152,7 +152,7 @@ class Turns:
         if self.virtual:
             self._give_turn()
             while not waiter.woken:
-                if self._jumpers and self._idle() and not self._jump():
+                if self._inline and self._idle() and not self._jump():
                     self._cv.notify_all()  # nothing is due: let the waiting callers give up
                 if not waiter.woken:
                     self._cv.wait()
@@ -204,24 +204,17 @@ class Turns:
         waiting = sum(1 for w in self._parked.values() if w.listener is not None)
         return self._tasks == waiting
 
-    def _drive(
-        self, done: Callable[[], bool], timeout: float, what: str, *, jumper: bool = True
-    ) -> None:
+    def _drive(self, done: Callable[[], bool], timeout: float, what: str) -> None:
+        """Wait until ``done()``; on a virtual clock, jump time whenever nothing can run."""
         deadline = time.monotonic() + timeout
         with self._lock:
-            self._jumpers += jumper
-            try:
-                while not done():
-                    if self.virtual and self._idle() and not self._jump():
-                        if done():
-                            return
-                        raise WaitTimeoutError(
-                            f"{what} can make no progress: every pending instance waits for "
-                            "an event and nothing is due"
-                        )
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise WaitTimeoutError(f"{what} did not finish within {timeout} s")
-                    self._cv.wait(min(left, _POLL))
-            finally:
-                self._jumpers -= jumper
+            while not done():
+                if self.virtual and self._idle() and not self._jump():
+                    raise WaitTimeoutError(
+                        f"{what} can make no progress: every pending instance waits for "
+                        "an event and nothing is due"
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeoutError(f"{what} did not finish within {timeout} s")
+                self._cv.wait(min(left, _POLL))
