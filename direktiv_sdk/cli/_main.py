@@ -1,4 +1,4 @@
-"""The ``direktiv-sdk`` command: ``vars`` (store access) and ``run`` (the interpreter).
+"""The ``direktiv-sdk`` command: ``vars`` (store access), ``run`` (the interpreter), ``events``.
 
 Each subcommand lives in its own private module with ``add_parser(subparsers)`` and a handler
 bound through ``set_defaults(handler=...)``; they are imported here so ``--help`` lists all.
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from direktiv_sdk import __version__
+from direktiv_sdk.cli import _events as _cli_events
 from direktiv_sdk.cli import _run as _cli_run
 from direktiv_sdk.cli import _vars as _cli_vars
 from direktiv_sdk.errors import DirektivError
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _cli_vars.add_parser(subparsers)
     _cli_run.add_parser(subparsers)
+    _cli_events.add_parser(subparsers)
     return parser
 
 

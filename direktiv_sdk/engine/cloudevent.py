@@ -140,7 +140,7 @@ def parse_events(text: bytes | str) -> list[CloudEvent]:
     else:
         if isinstance(whole, list):
             return [_at(index, item) for index, item in enumerate(whole)]
-        return [_at(0, whole)]
+        return [parse_event(whole)] if isinstance(whole, dict) else [_at(0, whole)]
     events = []
     for number, line in enumerate(body.splitlines(), start=1):
         if line.strip():

@@ -27,7 +27,9 @@ from direktiv_sdk.engine.clock import Clock, SystemClock
 from direktiv_sdk.engine.cloudevent import CloudEvent, parse_event, parse_http_event
 from direktiv_sdk.engine.functions import adapt_functions
 from direktiv_sdk.engine.interpreter import StartInput, _load_child, _owner, _raw_input
+from direktiv_sdk.engine.states.actions import require_runners
 from direktiv_sdk.errors import WorkflowNotFoundError
+from direktiv_sdk.flow import model
 from direktiv_sdk.store import Owner, VariableStore
 from direktiv_sdk.store.registry import open_store
 
@@ -105,6 +107,7 @@ class Namespace:
 
         Raises:
             WorkflowNotFoundError: no flow file at ``path``.
+            FunctionNotMappedError: a knative function the flow calls has no runner.
             WorkflowLoadError: the flow does not load.
             NamespaceLimitError: too many pending instances, or the namespace is closed.
         """
@@ -112,9 +115,26 @@ class Namespace:
         file = self.root.joinpath(*[p for p in clean.split("/") if p])
         if not file.is_file():
             raise WorkflowNotFoundError(clean, os.fspath(self.root))
-        _load_child(file, clean.lstrip("/"))  # a load error is the caller's, raised here
+        workflow = _load_child(file, clean.lstrip("/"))  # a load error is the caller's
+        require_runners(workflow, self._session.engine.runners)
         if instance_id is not None:
             # Instance variables live as long as their instance: a reused id starts empty too.
+            self._store.clear(Owner.for_instance(self.namespace, instance_id))
+        return self._session.start(clean, _raw_input(input), instance_id=instance_id)
+
+    def start_workflow(
+        self,
+        workflow: model.Workflow,
+        path: str,
+        input: StartInput | None = None,
+        *,
+        instance_id: str | None = None,
+    ) -> str:
+        """Start an instance of an already loaded flow as workflow ``path``; return its id."""
+        clean = "/" + path.lstrip("/")
+        require_runners(workflow, self._session.engine.runners)
+        self._session.engine.workflows[clean] = workflow
+        if instance_id is not None:
             self._store.clear(Owner.for_instance(self.namespace, instance_id))
         return self._session.start(clean, _raw_input(input), instance_id=instance_id)
 
