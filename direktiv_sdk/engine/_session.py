@@ -174,10 +174,7 @@ class Session(Turns):
         if not self._scanned:
             self._scan_tree()
         now = self.clock.now()
-        starts = sum(
-            1 for listener in self._index.listeners() if listener.kind == "start"
-            and event.type in listener.types
-        )  # fmt: skip
+        starts = self._index.starts(event.type)
         if self._live + starts > MAX_LIVE_INSTANCES:
             raise NamespaceLimitError(
                 f"delivering this {event.type!r} event may start {starts} instances but "

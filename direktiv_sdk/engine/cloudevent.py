@@ -69,12 +69,17 @@ class CloudEvent:
         """The ``source`` attribute."""
         return str(self.attributes["source"])
 
-    def filter_value(self, name: str) -> str | None:
-        """Return the Go ``%v`` text of extension ``name`` (or ``source``) for context filters."""
-        if name != "source" and (name in REQUIRED or name in _OPTIONAL):
-            return None  # the reference matches extensions and source only
-        value = self.attributes.get(name)
-        return None if value is None else gojson.format_v(value)
+    def filter_texts(self) -> dict[str, str]:
+        """Return the Go ``%v`` text of each extension and of ``source``, for context filters.
+
+        The reference matches extensions and ``source`` only: other standard attributes
+        (``id``, ``subject``, ``type``...) are never found by a filter.
+        """
+        return {
+            name: gojson.format_v(value)
+            for name, value in self.attributes.items()
+            if name == "source" or (name not in REQUIRED and name not in _OPTIONAL)
+        }
 
     def as_data(self) -> JSONObject:
         """Return the event as instance data holds it (attributes, then data or data_base64)."""

@@ -8,7 +8,7 @@ and returns the events that fire the listener. Context filters match extension a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -53,10 +53,10 @@ class EventFilter:
     type: str
     context: tuple[tuple[str, str], ...] = ()
 
-    def passes(self, event: CloudEvent) -> bool:
-        """Return whether every context pattern matches the event's attribute."""
+    def passes(self, texts: Mapping[str, str]) -> bool:
+        """Return whether every pattern matches its attribute in ``texts`` (filter texts)."""
         for name, pattern in self.context:
-            value = event.filter_value(name)
+            value = texts.get(name)
             if value is None or not glob_match(pattern, value):
                 return False
         return True
@@ -94,19 +94,24 @@ class Listener:
         self.collected: list[tuple[float, CloudEvent]] = []
         self.deleted = False
 
-    def _passes(self, event: CloudEvent) -> bool:
+    def _passes(self, event: CloudEvent, texts: Mapping[str, str] | None) -> bool:
         for item in self.filters:
             if item.type == event.type:
-                return item.passes(event)
+                return item.passes(event.filter_texts() if texts is None else texts)
         return True
 
-    def offer(self, event: CloudEvent, now: float) -> list[CloudEvent] | None:
-        """Return the events that fire this listener when ``event`` arrives, else ``None``."""
+    def offer(
+        self, event: CloudEvent, now: float, texts: Mapping[str, str] | None = None
+    ) -> list[CloudEvent] | None:
+        """Return the events that fire this listener when ``event`` arrives, else ``None``.
+
+        ``texts``: the event's :meth:`~CloudEvent.filter_texts`, when already computed.
+        """
         if self.deleted or event.type not in self.types:
             return None
         if self.mode == "all" and self.lifespan > 0:
             self.collected = [(t, e) for t, e in self.collected if t + self.lifespan > now]
-        if not self._passes(event):
+        if not self._passes(event, texts):
             return None
         if self.mode != "all":
             if self.kind == "wait":
@@ -154,15 +159,20 @@ class ListenerIndex:
         ``accept`` may veto a listener before it is offered the event (e.g. an expired wait).
         """
         fired = []
+        texts = event.filter_texts()
         for listener in tuple(self._by_type.get(event.type, ())):
             if accept is not None and not accept(listener):
                 continue
-            events = listener.offer(event, now)
+            events = listener.offer(event, now, texts)
             if events is not None:
                 fired.append((listener, events))
                 if listener.deleted:
                     self.remove(listener)
         return fired
+
+    def starts(self, event_type: str) -> int:
+        """Return how many start listeners listen for ``event_type``."""
+        return sum(1 for found in self._by_type.get(event_type, ()) if found.kind == "start")
 
     def listeners(self) -> Iterable[Listener]:
         """Return every registered listener once."""
