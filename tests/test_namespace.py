@@ -597,3 +597,32 @@ def test_waiting_is_bounded_in_real_time(tree: Path) -> None:
         ns.settle(timeout=10)  # it waits for an event: the namespace is settled
         assert ns.get(instance).status == "pending"
     assert ns.get(instance).status == "cancelled"  # closing cancels what is pending
+
+
+def test_a_failing_branch_cancels_the_running_subflows(tree: Path) -> None:
+    write(tree, "slow.yaml", "states:\n- {id: d, type: delay, duration: PT1H}\n")
+    write(tree, "bad.yaml", "states:\n- {id: e, type: error, error: my.error, message: boom}\n")
+    write(
+        tree,
+        "parent.yaml",
+        "functions:\n"
+        "- {id: slow, type: subflow, workflow: slow.yaml}\n"
+        "- {id: bad, type: subflow, workflow: bad.yaml}\n"
+        "states:\n"
+        "- id: both\n  type: parallel\n  actions: [{function: slow}, {function: bad}]\n"
+        "  catch: [{error: my.error}]\n",
+    )
+    with Namespace(tree, store="memory://", clock=SystemClock()) as ns:
+        parent = ns.wait(ns.start("/parent.yaml"), timeout=30)
+        assert parent.status == "complete"  # the error was caught, the child cancelled anyway
+        (slow,) = ns.instances("/slow.yaml")
+        assert (slow.status, slow.error_code) == ("cancelled", "direktiv.cancels.parent")
+
+
+def test_instances_sleeping_at_the_same_time_overlap_in_virtual_time(
+    tree: Path, ns: Namespace
+) -> None:
+    write(tree, "nap.yaml", "states:\n- {id: d, type: delay, duration: PT10S}\n")
+    first, second = ns.start("/nap.yaml"), ns.start("/nap.yaml")
+    assert ns.wait(first).status == ns.wait(second).status == "complete"
+    assert ns.clock.now() == START + 10
