@@ -626,3 +626,23 @@ def test_instances_sleeping_at_the_same_time_overlap_in_virtual_time(
     first, second = ns.start("/nap.yaml"), ns.start("/nap.yaml")
     assert ns.wait(first).status == ns.wait(second).status == "complete"
     assert ns.clock.now() == START + 10
+
+
+def test_a_generated_event_that_would_start_too_many_fails_its_state(
+    tree: Path, ns: Namespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_session, "MAX_LIVE_INSTANCES", 2)
+    write(tree, "wait.yaml", WAIT)
+    write(
+        tree, "on.yaml", "start: {type: event, event: {type: go}}\nstates:\n- {id: a, type: noop}\n"
+    )
+    write(
+        tree,
+        "gen.yaml",
+        "states:\n- id: g\n  type: generateEvent\n  event: {type: go, source: s}\n",
+    )
+    ns.start("/wait.yaml", {"who": 1})
+    ns.settle()
+    info = ns.wait(ns.start("/gen.yaml"))  # 2 pending with it: the event cannot start a third
+    assert (info.status, info.error_code) == ("failed", "direktiv.limits.instances")
+    assert "at most 2" in (info.error_message or "")

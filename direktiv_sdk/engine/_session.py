@@ -152,7 +152,10 @@ class Session(Turns):
                 if not self.virtual:
                     self._arm_timer(delay_until)
                 return
-            self._deliver(event)
+            try:
+                self._deliver(event)
+            except NamespaceLimitError as exc:
+                raise UncatchableError("direktiv.limits.instances", str(exc)) from exc
 
     def _arm_timer(self, due: float) -> None:
         timer = threading.Timer(max(0.0, due - self.clock.now()), self._timer_fired)
@@ -164,6 +167,9 @@ class Session(Turns):
         with self._lock:
             if not self._closed:
                 self._fire_due()
+
+    def _refused(self, event: CloudEvent, error: NamespaceLimitError) -> None:
+        self.problems.append(f"delayed event {event.type!r} ({event.id}) not delivered: {error}")
 
     def send(self, event: CloudEvent) -> list[str]:
         """Deliver ``event`` from outside; return the ids of instances it started or woke."""
@@ -236,9 +242,15 @@ class Session(Turns):
         self._tasks += 1
         if self.virtual:
             self._enqueue(task)
-        self._threads.append(thread)
+        self._keep(thread)
         thread.start()
         return instance.instance_id
+
+    def _keep(self, thread: threading.Thread) -> None:
+        """Remember ``thread`` for :meth:`close`, forgetting those that ended."""
+        if len(self._threads) >= 256:
+            self._threads = [t for t in self._threads if t.is_alive()]
+        self._threads.append(thread)
 
     def _instance(
         self,
@@ -352,7 +364,7 @@ class Session(Turns):
             )
             if self.virtual:
                 self._enqueue(task)
-            self._threads.append(thread)
+            self._keep(thread)
             thread.start()
 
     def _run_work(self, work: Callable[[], None], task: object) -> None:

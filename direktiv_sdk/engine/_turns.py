@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 from direktiv_sdk.engine._runtime import Instance
 from direktiv_sdk.engine.clock import Clock, VirtualClock
 from direktiv_sdk.engine.listeners import EventFilter, Listener, ListenerIndex
-from direktiv_sdk.errors import WaitTimeoutError
+from direktiv_sdk.errors import NamespaceLimitError, WaitTimeoutError
 
 if TYPE_CHECKING:
     from direktiv_sdk.engine._api import InstanceView
@@ -75,6 +75,10 @@ class Turns:
     def _deliver(self, event: CloudEvent) -> list[str]:
         """Offer ``event`` to the listeners (the lock is held)."""
 
+    @abstractmethod
+    def _refused(self, event: CloudEvent, error: NamespaceLimitError) -> None:
+        """Note a delayed event that could not be delivered (the lock is held)."""
+
     # ------------------------------------------------------------------ turns (virtual clock)
 
     def _task(self) -> object:
@@ -127,7 +131,10 @@ class Turns:
                 self._wake(waiter)
         while self._delayed and self._delayed[0][0] <= now:
             _, _, event = heapq.heappop(self._delayed)
-            self._deliver(event)
+            try:
+                self._deliver(event)
+            except NamespaceLimitError as exc:
+                self._refused(event, exc)
 
     # ------------------------------------------------------------------ parking
 
