@@ -53,6 +53,8 @@ MAX_DELAYED_EVENTS: Final = 10_000
 _POLL: Final = 0.25
 """Seconds between checks of branch cancellation while parked on a real clock."""
 _FLOW_SUFFIXES: Final = (".yaml", ".yml")
+_SCAN_BYTES: Final = 1 << 20
+"""Bytes of a flow file looked at to decide whether to load it."""
 MAX_SCANNED_FLOWS: Final = 5000
 """Flow files looked at when the tree is scanned for event-started flows."""
 
@@ -107,8 +109,9 @@ class Session(Turns):
                 if count > MAX_SCANNED_FLOWS:
                     self.problems.append(f"more than {MAX_SCANNED_FLOWS} flow files: stopped")
                     return
-                path = "/" + Path(dirpath, name).relative_to(root).as_posix()
-                self._register_start(path)
+                file = Path(dirpath, name)
+                if _may_start_on_events(file):
+                    self._register_start("/" + file.relative_to(root).as_posix())
 
     def _register_start(self, path: str) -> None:
         try:
@@ -446,3 +449,15 @@ class Session(Turns):
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, end - time.monotonic()))
+
+
+def _may_start_on_events(file: Path) -> bool:
+    """Return whether ``file`` may be an event-started flow (a cheap look before loading it)."""
+    if not file.is_file():
+        return False  # a FIFO or a device would block the read
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(_SCAN_BYTES)
+    except OSError:
+        return False
+    return b"start" in head and b"vent" in head
