@@ -34,12 +34,15 @@ from direktiv_sdk.store.registry import default_store_url, open_store, register_
 
 __all__ = [
     "KEY_PATTERN",
+    "CloudEvent",
     "DirektivError",
+    "InstanceInfo",
     "InstanceResult",
     "InvalidKeyError",
     "InvalidOwnerError",
     "InvalidScopeError",
     "InvalidStoreURLError",
+    "Namespace",
     "Owner",
     "PreconditionFailedError",
     "Scope",
@@ -69,8 +72,12 @@ if TYPE_CHECKING:  # the real types for checkers; at run time they load lazily
         load_workflow,
         run_workflow,
     )
+    from direktiv_sdk.engine.namespace import CloudEvent, InstanceInfo, Namespace
 
 _LAZY: dict[str, str] = {
+    "CloudEvent": "direktiv_sdk.engine.namespace",
+    "InstanceInfo": "direktiv_sdk.engine.namespace",
+    "Namespace": "direktiv_sdk.engine.namespace",
     "InstanceResult": "direktiv_sdk.engine.interpreter",
     "Workflow": "direktiv_sdk.engine.interpreter",
     "load_workflow": "direktiv_sdk.engine.interpreter",

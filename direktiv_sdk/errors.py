@@ -18,6 +18,12 @@ The tree::
     │   ├── CatchableError              a `catch` block may handle it
     │   └── UncatchableError            ends the instance regardless of `catch`
     │       └── InternalError           the instance crashes (`direktiv.internal.error`)
+    ├── CloudEventError                 + ValueError: an event is malformed (names the attribute)
+    ├── NamespaceError                  a namespace session refused a request
+    │   ├── InstanceNotFoundError       + LookupError: no instance with that id
+    │   ├── WorkflowNotFoundError       + LookupError: no flow file at that path
+    │   ├── NamespaceLimitError         too many pending instances, or the session is closed
+    │   └── WaitTimeoutError            + TimeoutError: an instance did not end in time
     └── HarnessError                    the local sidecar, temp dir or function call failed
         ├── ArchiveError                + ValueError: an archive is corrupt or hostile
         ├── PathEscapeError             + ValueError: a path would leave its folder
@@ -43,6 +49,7 @@ __all__ = [
     "BackendNotInstalledError",
     "BodyTooLargeError",
     "CatchableError",
+    "CloudEventError",
     "DirektivError",
     "FileEntryError",
     "FlowError",
@@ -50,6 +57,7 @@ __all__ = [
     "FunctionNotMappedError",
     "FunctionUnreachableError",
     "HarnessError",
+    "InstanceNotFoundError",
     "InternalError",
     "InvalidFileTypeError",
     "InvalidKeyError",
@@ -57,6 +65,8 @@ __all__ = [
     "InvalidScopeError",
     "InvalidStoreURLError",
     "InvalidTargetError",
+    "NamespaceError",
+    "NamespaceLimitError",
     "NestingTooDeepError",
     "OutFolderError",
     "PathEscapeError",
@@ -68,7 +78,9 @@ __all__ = [
     "TemplateSyntaxError",
     "UncatchableError",
     "UnsupportedOperationError",
+    "WaitTimeoutError",
     "WorkflowLoadError",
+    "WorkflowNotFoundError",
 ]
 
 KEY_RULE = "a letter first, then letters, digits, '_', '-' or '.', ending in a letter or digit"
@@ -233,6 +245,46 @@ class InternalError(UncatchableError):
 
     def __init__(self, message: str = "an internal error occurred") -> None:
         super().__init__("direktiv.internal.error", message)
+
+
+# --------------------------------------------------------------------------- events, namespaces
+
+
+class CloudEventError(DirektivError, ValueError):
+    """A CloudEvent is malformed; ``attribute`` names the missing or bad attribute."""
+
+    def __init__(self, attribute: str, detail: str) -> None:
+        self.attribute = attribute
+        self.detail = detail
+        super().__init__(f"invalid CloudEvent ({attribute}): {detail}")
+
+
+class NamespaceError(DirektivError):
+    """A namespace session refused a request."""
+
+
+class InstanceNotFoundError(NamespaceError, LookupError):
+    """No instance of the session has this id."""
+
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        super().__init__(f"no instance {instance_id!r} in this namespace session")
+
+
+class WorkflowNotFoundError(NamespaceError, LookupError):
+    """No flow file exists at the workflow path."""
+
+    def __init__(self, path: str, root: str) -> None:
+        self.path = path
+        super().__init__(f"workflow not found: {path} (no such file under {root})")
+
+
+class NamespaceLimitError(NamespaceError):
+    """The session cannot take another instance (its cap, or it is closed)."""
+
+
+class WaitTimeoutError(NamespaceError, TimeoutError):
+    """An instance (or the whole session) did not finish within the time allowed."""
 
 
 # --------------------------------------------------------------------------- harness

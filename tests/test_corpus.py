@@ -18,6 +18,7 @@ import pytest
 from direktiv_sdk.engine.clock import VirtualClock, current_clock
 from direktiv_sdk.engine.functions import FunctionCall, FunctionOutcome
 from direktiv_sdk.engine.interpreter import InstanceResult, load_workflow, run_workflow
+from direktiv_sdk.engine.namespace import Namespace
 from direktiv_sdk.errors import WorkflowLoadError
 from direktiv_sdk.expr import gojson
 from direktiv_sdk.flow._yaml import compose, to_json
@@ -32,11 +33,14 @@ _CASE_KEYS: Final = {
     "description", "flow", "namespace", "before", "functions", "secrets", "runs",
     "load_error", "load_error_regex", "backends", "strict_load_error", "lint",
 }  # fmt: skip
-_RUN_KEYS: Final = {"input", "input_text", "input_base64", "flow", "instance_id", "expect"}
+_RUN_KEYS: Final = {
+    "input", "input_text", "input_base64", "flow", "instance_id", "expect", "events", "start",
+}  # fmt: skip
 _EXPECT_KEYS: Final = {
     "status", "output", "output_json", "error", "logs", "metadata", "visited", "elapsed",
-    "calls", "store", "children",
+    "calls", "store", "children", "instances",
 }  # fmt: skip
+_INSTANCE_KEYS: Final = {"status", "output", "error_code", "invoker"}
 _STUB_KEYS: Final = {
     "echo", "output", "output_text", "output_base64", "error", "fail_times", "crash", "sleep",
     "sleep_from_input", "error_when_input", "log", "set",
@@ -318,6 +322,9 @@ def test_corpus_case(
         flow = run.get("flow", default_flow)
         instance = run.get("instance_id", f"run-{index + 1}")
         started = clock.now()
+        if "events" in run or "instances" in expect or run.get("start") is False:
+            _run_in_namespace(case, run, folder, corpus_store, stubs, clock, calls)
+            continue
         result = run_workflow(
             folder / flow,
             input=_raw_input(run),
@@ -332,6 +339,45 @@ def test_corpus_case(
         _check_result(result, expect, clock=clock, started=started, calls=calls)
         if "store" in expect:
             _check_store(corpus_store, expect["store"], namespace, "/" + flow, instance)
+
+
+def _run_in_namespace(  # noqa: PLR0917 - the parts of one run
+    case: Mapping[str, Any],
+    run: Mapping[str, Any],
+    folder: Path,
+    store: VariableStore,
+    stubs: Mapping[str, StubRunner],
+    clock: VirtualClock,
+    calls: list[dict[str, Any]],
+) -> None:
+    """Run one step in a namespace session: start the flow, deliver the events, compare."""
+    expect = run.get("expect", {})
+    namespace = case.get("namespace", "default")
+    started = clock.now()
+    with Namespace(
+        folder, store=store, namespace=namespace, functions=stubs, secrets=case.get("secrets"),
+        clock=clock,
+    ) as ns:  # fmt: skip
+        main = None
+        if run.get("start", True):
+            flow = run.get("flow", case.get("flow", "flow.yaml"))
+            main = ns.start("/" + flow, _raw_input(run), instance_id=run.get("instance_id"))
+        for event in run.get("events", ()):
+            ns.settle()  # the event comes once the instances wait
+            ns.send(event)
+        if main is not None:
+            result = ns.wait(main).result
+            assert result is not None
+            _check_result(result, expect, clock=clock, started=started, calls=calls)
+        ns.settle()
+        for path, wanted in expect.get("instances", {}).items():
+            found = ns.instances(path)
+            assert len(found) == len(wanted), f"{path}: {found}"
+            for info, spec in zip(found, wanted, strict=True):
+                _check_keys(f"instance of {path}", spec, _INSTANCE_KEYS)
+                for key, value in spec.items():
+                    actual = info.output if key == "output" else getattr(info, key)
+                    assert _same(actual, value), f"{path} {key}: {actual!r} != {value!r}"
 
 
 @pytest.mark.parametrize("name", LOAD_CASES)

@@ -18,7 +18,7 @@ pytest_plugins = ["pytester"]
 
 
 def test_the_readme_has_its_examples() -> None:
-    assert len(BLOCKS) == 2
+    assert len(BLOCKS) == 3
     assert any("make demo" in block for block in SHELL)
 
 
@@ -27,8 +27,20 @@ def test_the_store_example_prints_what_it_says(capsys: pytest.CaptureFixture[str
     assert capsys.readouterr().out == "complete {'var': {'greeting': 'hello'}}\n"
 
 
+def test_the_events_example_prints_what_it_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "wait.yaml").write_text(
+        "states:\n- id: w\n  type: consumeEvent\n  event: {type: greeting}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    exec(compile(BLOCKS[1], "README.md", "exec"), {})
+    assert capsys.readouterr().out == "complete\n"
+
+
 def test_the_function_example_passes_with_the_plugin(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_shout=BLOCKS[1])
+    pytester.makepyfile(test_shout=BLOCKS[2])
     pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
 
 

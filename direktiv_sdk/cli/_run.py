@@ -3,7 +3,8 @@
 stdout: the instance output as Go-JSON (compact, sorted keys). Exit 0 when the instance
 completed; 1 when it failed, crashed or was cancelled, with ``{"error":{"code":...,
 "message":...}}`` on stderr; 2 when the flow does not load or the arguments are wrong.
-``--trace`` prints one block per state to stderr.
+``--trace`` prints one block per state to stderr. ``--event FILE`` delivers CloudEvents once the
+instance waits. Ctrl-C / SIGTERM cancel the instance, print what it did and exit 130 / 143.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
+from direktiv_sdk.cli._events import read_events, run_flow
 from direktiv_sdk.expr.gojson import dumps
 
 if TYPE_CHECKING:
@@ -69,6 +71,13 @@ def add_parser(subparsers: Any) -> None:
         help="refuse to run a flow with lint errors (see direktiv-sdk lint), not only what "
         "Direktiv refuses",
     )
+    parser.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="CloudEvents (JSON object or lines; '-': stdin) to deliver once the flow waits",
+    )
     parser.set_defaults(handler=_run, parser=parser)
 
 
@@ -109,25 +118,32 @@ def _input(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bytes |
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Imported here: the interpreter loads jq, which `direktiv-sdk vars` never needs.
-    from direktiv_sdk.engine.interpreter import run_workflow  # noqa: PLC0415
-
     parser: argparse.ArgumentParser = args.parser
     functions = _pairs(parser, args.function, "--function")
     secrets = _pairs(parser, args.secret, "--secret")
     raw = _input(parser, args)
-    result = run_workflow(
+    events = read_events(parser, args.event)
+    result, interrupted = run_flow(
         args.flow,
-        input=raw,
+        raw=raw,
         store=args.store,
         namespace=args.namespace,
         path=args.path,
         root=args.root,
         instance_id=args.instance_id,
-        functions=functions or None,
+        functions=functions,
         secrets=secrets,
+        events=events,
         strict=args.strict,
     )
+    if interrupted is not None:
+        # Cancelled by a signal: show what the instance did so far, whatever --trace says.
+        sys.stderr.write(f"direktiv-sdk: {interrupted.name}: cancelled the instance\n")
+        if result is not None:
+            print_trace(result, sys.stderr)
+            sys.stderr.write((result.error_json() or "") + "\n")
+        return interrupted.code
+    assert result is not None
     if args.trace:
         print_trace(result, sys.stderr)
     if result.ok:

@@ -29,6 +29,13 @@ if TYPE_CHECKING:
         require_runners,
         run_workflow,
     )
+    from direktiv_sdk.engine.namespace import (
+        CloudEvent,
+        InstanceInfo,
+        Namespace,
+        parse_event,
+        parse_http_event,
+    )
     from direktiv_sdk.engine.results import STATUSES, InstanceResult, StateTrace, VariableWrite
 
 __all__ = [
@@ -36,11 +43,14 @@ __all__ = [
     "FILE_TYPES",
     "STATUSES",
     "Clock",
+    "CloudEvent",
     "FunctionCall",
     "FunctionFile",
     "FunctionOutcome",
     "FunctionRunner",
+    "InstanceInfo",
     "InstanceResult",
+    "Namespace",
     "StartInput",
     "StateTrace",
     "SystemClock",
@@ -50,6 +60,8 @@ __all__ = [
     "adapt_functions",
     "current_clock",
     "load_workflow",
+    "parse_event",
+    "parse_http_event",
     "require_runners",
     "run_workflow",
 ]
@@ -66,6 +78,11 @@ _LAZY: dict[str, str] = {
     "FunctionOutcome": "direktiv_sdk.engine.functions",
     "FunctionRunner": "direktiv_sdk.engine.functions",
     "adapt_functions": "direktiv_sdk.engine.functions",
+    "CloudEvent": "direktiv_sdk.engine.namespace",
+    "InstanceInfo": "direktiv_sdk.engine.namespace",
+    "Namespace": "direktiv_sdk.engine.namespace",
+    "parse_event": "direktiv_sdk.engine.namespace",
+    "parse_http_event": "direktiv_sdk.engine.namespace",
     "STATUSES": "direktiv_sdk.engine.results",
     "InstanceResult": "direktiv_sdk.engine.results",
     "StateTrace": "direktiv_sdk.engine.results",

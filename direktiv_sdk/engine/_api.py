@@ -15,11 +15,13 @@ from direktiv_sdk.expr import gojson
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
     from direktiv_sdk.engine.clock import Clock
+    from direktiv_sdk.engine.cloudevent import CloudEvent
     from direktiv_sdk.engine.functions import FunctionRunner
+    from direktiv_sdk.engine.listeners import EventFilter
     from direktiv_sdk.engine.results import InstanceResult, VariableWrite
     from direktiv_sdk.errors import FlowError
     from direktiv_sdk.expr.gojson import JSON, JSONObject
@@ -33,6 +35,7 @@ __all__ = [
     "SOFT_CODE",
     "SOFT_MESSAGE",
     "EngineView",
+    "EventHub",
     "InstanceView",
     "Outcome",
     "Record",
@@ -59,8 +62,41 @@ def roundtrip(value: JSON) -> JSON:
     return gojson.loads(gojson.dumps(value))
 
 
+class EventHub(Protocol):
+    """The namespace session an instance runs in: waits, events and background work."""
+
+    def pause(self, inst: InstanceView, clock: Clock, until: float) -> None:
+        """Wait until ``clock`` reads ``until`` or the instance is cancelled."""
+
+    def await_events(
+        self,
+        inst: InstanceView,
+        filters: Sequence[EventFilter],
+        mode: str,
+        until: float,
+        clock: Clock,
+    ) -> list[CloudEvent] | None:
+        """Wait for the events of ``filters`` (``single``/``all``); ``None`` when time is up."""
+
+    def publish(self, inst: InstanceView | None, event: CloudEvent, delay_until: float) -> None:
+        """Deliver ``event`` to the namespace (when the clock reaches ``delay_until``)."""
+
+    def spawn(self, name: str, work: Callable[[], None]) -> None:
+        """Run ``work`` in the background (an async action)."""
+
+    def began(self, inst: InstanceView, invoker: str, parent: str | None) -> None:
+        """Record a child instance that starts now."""
+
+    def ended(self, inst: InstanceView, result: InstanceResult) -> None:
+        """Record the result of an instance."""
+
+
 class EngineView(Protocol):
     """What every instance of one run shares, as state logic sees it."""
+
+    @property
+    def hub(self) -> EventHub | None:
+        """The namespace session (``None`` outside one)."""
 
     @property
     def store(self) -> VariableStore:
@@ -120,6 +156,13 @@ class InstanceView(Protocol):
     def depth(self) -> int:
         """How deep this instance is nested in subflows (0 at the top)."""
 
+    @property
+    def event_hops(self) -> int:
+        """How many generated events led to this instance (ends event loops)."""
+
+    def time_limit(self) -> float:
+        """Return the earliest deadline of the instance (hard, soft, its parent's)."""
+
     def ref(self, scope: str, key: str) -> VariableRef:
         """Return the reference to variable ``key`` of this instance's owner in ``scope``."""
 
@@ -141,8 +184,13 @@ class InstanceView(Protocol):
         iterator: int,
         deadline: float,
         cancel: threading.Event | None,
+        invoker: str = "subflow",
     ) -> InstanceResult:
-        """Run ``workflow`` as a subflow of this instance to its end; return its result."""
+        """Run ``workflow`` as a subflow of this instance to its end; return its result.
+
+        ``invoker`` ``async``: a detached child (an async action), not bound to this
+        instance's deadlines or cancellation.
+        """
 
 
 class Record:

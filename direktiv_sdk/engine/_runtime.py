@@ -36,7 +36,7 @@ from direktiv_sdk.store import Owner, VariableRef, VariableStore
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from direktiv_sdk.engine._api import StateLogic
+    from direktiv_sdk.engine._api import EventHub, StateLogic
     from direktiv_sdk.engine.functions import FunctionRunner
     from direktiv_sdk.expr.gojson import JSONObject
     from direktiv_sdk.flow.model import State, Workflow
@@ -46,6 +46,7 @@ __all__ = [
     "Engine",
     "FlowLoader",
     "Instance",
+    "check_input",
     "wrap_input",
 ]
 
@@ -54,6 +55,12 @@ MAX_STEPS: Final = 10_000
 _ONE_SHOT: Final = frozenset(("noop", "switch", "error", "validate", "getter", "setter"))
 """States with Direktiv's short (5 s) deadline: a js() script there stops at it."""
 _CANCELLED_CODES: Final = ("direktiv.cancels.parent", "direktiv.cancels.api")
+
+
+def check_input(raw: bytes | None) -> None:
+    """Raise :class:`NestingTooDeepError` for a start input no instance could decode."""
+    if raw is not None:
+        gojson.check_depth(raw.decode("utf-8", "replace"))
 
 
 def wrap_input(raw: bytes | None) -> JSONObject:
@@ -83,6 +90,7 @@ class Engine:
     """What every instance of one run shares."""
 
     __slots__ = (
+        "hub",
         "load_flow",
         "lock",
         "namespace",
@@ -115,6 +123,8 @@ class Engine:
         self.workflows: dict[str, Workflow] = {}
         """Flows loaded for subflow calls, by workflow path (the top-level flow included)."""
         self.lock = threading.Lock()
+        self.hub: EventHub | None = None
+        """The namespace session the instances run in (set by the session)."""
 
     def load_child(self, path: str) -> Workflow:
         """Return the flow at workflow ``path`` (from the file tree), raising its error codes."""
@@ -142,17 +152,20 @@ class Instance:
     __slots__ = (
         "_owners",
         "cancel",
+        "cancelled",
         "children",
         "clock",
         "data",
         "depth",
         "engine",
         "error",
+        "event_hops",
         "hard",
         "instance_id",
         "iterator",
         "logs",
         "metadata",
+        "parent",
         "parent_deadline",
         "path",
         "soft",
@@ -197,6 +210,11 @@ class Instance:
         self.soft = self.hard = 0.0
         self.soft_fired = False
         self.parent_deadline = parent_deadline
+        self.parent: Instance | None = None
+        """The instance this one runs a subflow for (cancelling it cancels this one)."""
+        self.cancelled: tuple[str, str] | None = None
+        """(code, message) once the instance was cancelled (set by the namespace session)."""
+        self.event_hops = 0
         self._owners: dict[str, Owner] = {"namespace": engine.namespace_owner}
         if workflow_owner is not None:
             self._owners["workflow"] = workflow_owner
@@ -225,6 +243,9 @@ class Instance:
     def check_time(self, clock: Clock) -> float:
         """Raise the timeout or cancellation due at ``clock``'s time, if any; return that time."""
         now = clock.now()
+        reason = self.abort_reason()
+        if reason is not None:
+            raise UncatchableError(*reason)
         if now >= self.hard:
             raise UncatchableError("direktiv.cancels.timeout.hard", "workflow timed out")
         parent = self.parent_deadline
@@ -236,6 +257,26 @@ class Instance:
             self.soft_fired = True
             raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
         return now
+
+    def abort_reason(self) -> tuple[str, str] | None:
+        """Return (code, message) when this instance or one it runs for was cancelled."""
+        if self.cancelled is not None:
+            return self.cancelled
+        node = self.parent
+        while node is not None:
+            if node.cancelled is not None:
+                return ("direktiv.cancels.parent", "cancelled by parent workflow")
+            node = node.parent
+        if self.cancel is not None and self.cancel.is_set():
+            return ("direktiv.cancels.parent", "cancelled by parent workflow")
+        return None
+
+    def time_limit(self) -> float:
+        """Return the earliest deadline of the instance (hard, soft, its parent's)."""
+        limit = self.hard if self.soft_fired else min(self.hard, self.soft)
+        if self.parent_deadline is not None:
+            limit = min(limit, self.parent_deadline)
+        return limit
 
     def wait(self, seconds: float, clock: Clock, deadline: float | None = None) -> None:
         """Wait ``seconds`` on ``clock``, stopping early when a deadline passes (then raise)."""
@@ -250,7 +291,10 @@ class Instance:
             limits.append(deadline)
         stop = min(limits)
         if stop > now:
-            clock.sleep(stop - now)
+            if self.engine.hub is None:
+                clock.sleep(stop - now)
+            else:
+                self.engine.hub.pause(self, clock, stop)
         self.check_time(clock)
         if deadline is not None and clock.now() >= deadline and stop < until:
             raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
@@ -264,8 +308,14 @@ class Instance:
         iterator: int,
         deadline: float,
         cancel: threading.Event | None,
+        invoker: str = "subflow",
     ) -> InstanceResult:
-        """Run ``workflow`` as a subflow of this instance to its end; return its result."""
+        """Run ``workflow`` as a subflow of this instance to its end; return its result.
+
+        A subflow is bound by this instance's deadlines and cancelled with it; an ``async``
+        child is not (the reference does not track it).
+        """
+        attached = invoker != "async"
         child = Instance(
             self.engine,
             workflow,
@@ -273,22 +323,30 @@ class Instance:
             clock=clock,
             iterator=iterator,
             depth=self.depth + 1,
-            parent_deadline=deadline,
-            cancel=cancel,
+            parent_deadline=min(deadline, self.time_limit()) if attached else None,
+            cancel=cancel if attached else None,
         )
+        child.parent = self if attached else None
+        child.event_hops = self.event_hops
+        if self.engine.hub is not None:
+            self.engine.hub.began(child, invoker, self.instance_id)
         result = child.run(body)
-        self.children.append(result)
+        if attached:
+            self.children.append(result)
         return result
 
     # ------------------------------------------------------------------ the state loop
 
-    def run(self, raw_input: bytes | None) -> InstanceResult:
-        """Run the instance from its start state; return its result (never raises flow errors)."""
+    def run(self, raw_input: bytes | None, *, by_event: bool = False) -> InstanceResult:
+        """Run the instance from its start state; return its result (never raises flow errors).
+
+        ``by_event``: the namespace starts an event-started flow (no one else may).
+        """
         token = _set_current(self.clock)
         status, code, message, output = "complete", None, None, None
         try:
             start = self.workflow.start
-            if start is not None and start.is_event_start:
+            if start is not None and start.is_event_start and not by_event:
                 raise UncatchableError(
                     "direktiv.workflow.invoke", "cannot manually invoke event-based workflow"
                 )
@@ -303,7 +361,7 @@ class Instance:
             status, code, message = _status(exc), exc.code, exc.message
         finally:
             _reset_current(token)
-        return InstanceResult(
+        result = InstanceResult(
             instance_id=self.instance_id,
             status=status,
             output=output,
@@ -316,6 +374,9 @@ class Instance:
             namespace=self.engine.namespace,
             path=self.path,
         )
+        if self.engine.hub is not None:
+            self.engine.hub.ended(self, result)
+        return result
 
     def _loop(self, logic: Mapping[str, StateLogic]) -> None:
         states = self.workflow.state_map
@@ -365,6 +426,12 @@ class Instance:
                         exc.code, f"unable to apply transform: {exc.message}"
                     ) from exc
         except CatchableError as exc:
+            reason = self.abort_reason()
+            if reason is not None:
+                # Cancelled while the state ran (a killed expression, say): the cancel wins.
+                cancel = UncatchableError(*reason)
+                self.trace.append(record.finish(state, entry, "", cancel, logs, False))
+                raise cancel from exc
             self.data = {**self.data, "error": {"code": exc.code, "msg": exc.message}}
             for catch in state.catch:
                 if catch.matches(exc.code):

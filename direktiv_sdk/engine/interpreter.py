@@ -16,7 +16,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
 
-from direktiv_sdk.engine._runtime import Engine, Instance
+from direktiv_sdk.engine._runtime import Engine
+from direktiv_sdk.engine._session import Session
 from direktiv_sdk.engine.clock import Clock, SystemClock
 from direktiv_sdk.engine.functions import adapt_functions
 from direktiv_sdk.engine.results import STATUSES, InstanceResult, StateTrace, VariableWrite
@@ -239,15 +240,11 @@ def run_workflow(
             _load_child,
         )
         engine.workflows[path] = workflow
-        instance = Instance(
-            engine,
-            workflow,
-            path=path,
-            clock=clock or SystemClock(),
-            instance_id=instance_id,
-            workflow_owner=workflow_owner,
-        )
-        return instance.run(raw)
+        session = Session(engine, clock or SystemClock())
+        try:
+            return session.run_here(workflow, path, raw, instance_id, workflow_owner)
+        finally:
+            session.close()
     finally:
         if opened is not store:
             opened.close()

@@ -1,4 +1,8 @@
-"""What running a flow returns: :class:`InstanceResult` with a per-state :class:`StateTrace`."""
+"""What running a flow returns: :class:`InstanceResult` with a per-state :class:`StateTrace`.
+
+A namespace session lists its instances as :class:`InstanceInfo` (status, and the result once
+the instance ended).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from direktiv_sdk.expr.gojson import dumps
 if TYPE_CHECKING:
     from direktiv_sdk.expr.gojson import JSON, JSONObject
 
-__all__ = ["STATUSES", "InstanceResult", "StateTrace", "VariableWrite"]
+__all__ = ["STATUSES", "InstanceInfo", "InstanceResult", "StateTrace", "VariableWrite"]
 
 STATUSES: Final = ("complete", "failed", "crashed", "cancelled")
 
@@ -85,3 +89,46 @@ class InstanceResult:
         if self.status == "complete":
             return None
         return dumps({"error": {"code": self.error_code, "message": self.error_message}})
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceInfo:
+    """One instance of a session as :meth:`Namespace.instances` lists it."""
+
+    instance_id: str
+    path: str
+    status: str
+    """``pending``, ``complete``, ``failed``, ``cancelled`` or ``crashed``."""
+    invoker: str
+    """``api`` (started by hand), ``cloudevent``, ``subflow`` or ``async``."""
+    parent: str | None = None
+    result: InstanceResult | None = None
+    """The result once the instance ended."""
+
+    @property
+    def output(self) -> JSON:
+        """The final data of an ended instance (``None`` while pending or without output)."""
+        return None if self.result is None else self.result.output
+
+    @property
+    def error_code(self) -> str | None:
+        """The error code of an ended instance."""
+        return None if self.result is None else self.result.error_code
+
+    @property
+    def error_message(self) -> str | None:
+        """The error message of an ended instance."""
+        return None if self.result is None else self.result.error_message
+
+    def as_json(self) -> JSONObject:
+        """Return the line ``direktiv-sdk events send`` prints for this instance."""
+        line: JSONObject = {"id": self.instance_id, "path": self.path, "status": self.status}
+        if self.result is not None:
+            if self.result.status == "complete":
+                line["output"] = self.result.output
+            if self.result.error_code:
+                line["error"] = {
+                    "code": self.result.error_code,
+                    "message": self.result.error_message or "",
+                }
+        return line

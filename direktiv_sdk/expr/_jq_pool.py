@@ -31,6 +31,7 @@ __all__ = [
     "JqPool",
     "WorkerCrashedError",
     "WorkerLimitError",
+    "WorkerTimeoutError",
 ]
 
 DEFAULT_TIMEOUT: Final = 10.0
@@ -48,6 +49,10 @@ Reply = tuple[str, object, bool]
 
 class WorkerLimitError(Exception):
     """An evaluation hit a limit; the message says which, in gojq's words where it has some."""
+
+
+class WorkerTimeoutError(WorkerLimitError):
+    """The evaluation ran out of its time (``context deadline exceeded``)."""
 
 
 class WorkerCrashedError(Exception):
@@ -105,7 +110,7 @@ class _Worker:
             while len(buffer) < size:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise WorkerLimitError("context deadline exceeded")
+                    raise WorkerTimeoutError("context deadline exceeded")
                 if not selector.select(left):
                     continue
                 chunk = os.read(self._reply_fd, size - len(buffer))
@@ -149,13 +154,17 @@ class JqPool:
         self.memory_limit = memory_limit
         self.max_depth = max_depth
         self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()
         self._lock = threading.Lock()
         atexit.register(self.close)
 
-    def evaluate(self, program: str, text: str) -> tuple[object, bool] | None:
+    def evaluate(
+        self, program: str, text: str, *, limit: float | None = None
+    ) -> tuple[object, bool] | None:
         """Return the first result of ``program`` on ``text`` and whether there is a second.
 
-        ``None`` when the program has no result at all.
+        ``None`` when the program has no result at all. ``limit`` shortens the pool's timeout
+        (the seconds left to the running state's deadline).
 
         Raises:
             ValueError: jq's own error (compile or run time), as the ``jq`` package raises it.
@@ -164,8 +173,9 @@ class JqPool:
         """
         worker = self._take()
         healthy = False
+        seconds = self.timeout if limit is None else min(self.timeout, limit)
         try:
-            status, value, more = worker.call(program, text, time.monotonic() + self.timeout)
+            status, value, more = worker.call(program, text, time.monotonic() + seconds)
             healthy = True
         finally:
             # A worker interrupted mid-evaluation (deadline, Ctrl-C) is killed, never reused.
@@ -180,20 +190,35 @@ class JqPool:
             raise WorkerLimitError("out of memory")
         raise WorkerLimitError(f"the result is nested deeper than {self.max_depth} levels")
 
-    def _take(self) -> _Worker:
+    def interrupt(self) -> None:
+        """Kill the workers evaluating now: their callers get :class:`WorkerCrashedError`."""
         with self._lock:
-            while self._idle:
+            busy = list(self._busy)
+        for worker in busy:
+            # Only the signal: the caller's thread still reads the pipes and closes them.
+            with contextlib.suppress(OSError):
+                worker.process.kill()
+
+    def _take(self) -> _Worker:
+        worker = None
+        with self._lock:
+            while self._idle and worker is None:
                 worker = self._idle.pop()
-                if worker.alive():
-                    return worker
-                worker.kill()
-        return _Worker(self.memory_limit, self.max_depth, self.timeout)
+                if not worker.alive():
+                    worker.kill()
+                    worker = None
+        if worker is None:
+            worker = _Worker(self.memory_limit, self.max_depth, self.timeout)
+        with self._lock:
+            self._busy.add(worker)
+        return worker
 
     def _give_back(self, worker: _Worker, healthy: bool) -> None:
-        if healthy and worker.alive():
-            with self._lock:
+        with self._lock:
+            self._busy.discard(worker)
+            if healthy and worker.alive():
                 self._idle.append(worker)
-            return
+                return
         worker.kill()
 
     def close(self) -> None:

@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from direktiv_sdk.errors import CatchableError, TemplateSyntaxError
-from direktiv_sdk.expr._clock import instance_now
+from direktiv_sdk.expr._clock import instance_now, seconds_left
 from direktiv_sdk.expr._jq import DEFAULT_CACHE, JqCache, compile_error_text
-from direktiv_sdk.expr._jq_pool import WorkerCrashedError, WorkerLimitError
+from direktiv_sdk.expr._jq_pool import WorkerCrashedError, WorkerLimitError, WorkerTimeoutError
 from direktiv_sdk.expr._js import (
     DEFAULT_JS_ENGINE,
     JS_INSTALL_HINT,
+    SOFT_CODE,
+    SOFT_MESSAGE,
     JsEngine,
     ScriptError,
     js_available,
@@ -86,6 +88,7 @@ class TemplateProblem:
 
     code: str
     message: str
+
 
 IN_PROCESS_LIMIT: Final = 64 << 20
 """A cheap program runs in-process while its growth bound times its input stays below this."""
@@ -196,6 +199,7 @@ class _Jq(_Node):
             text = f"[{instance_now()!r},{text}]"
         else:
             compiled = cache.lookup(self.program)
+        left: float | None = None
         try:
             if compiled.growth is not None and compiled.growth * len(text) <= IN_PROCESS_LIMIT:
                 results = iter(compiled.program.input_text(text))
@@ -206,9 +210,14 @@ class _Jq(_Node):
                 second = next(results, _NOTHING) if first is not _NOTHING else _NOTHING
             else:
                 # Not known to be cheap: a worker process bounds its time and memory.
-                found = cache.pool.evaluate(compiled.source, text)
+                left = seconds_left()
+                found = cache.pool.evaluate(compiled.source, text, limit=left)
                 first, more = (_NOTHING, False) if found is None else found
                 second = True if more else _NOTHING
+        except WorkerTimeoutError as exc:
+            if left is not None and left < cache.pool.timeout:
+                raise CatchableError(SOFT_CODE, SOFT_MESSAGE) from None  # the state's deadline
+            raise _EvalError(f"error executing jq query {self.body}: {exc}") from exc
         except (ValueError, WorkerLimitError, WorkerCrashedError) as exc:
             raise _EvalError(f"error executing jq query {self.body}: {exc}") from exc
         if first is _NOTHING or first is None:

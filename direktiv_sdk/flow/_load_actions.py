@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from direktiv_sdk.flow._decode import Fields
 from direktiv_sdk.flow._load_base import BuilderBase
-from direktiv_sdk.flow._yaml import Node, ScalarNode, scalar_value
+from direktiv_sdk.flow._yaml import MappingNode, Node, ScalarNode, scalar_value
+from direktiv_sdk.flow.events import (
+    ConsumeEventState,
+    EventsAndState,
+    EventsXorEntry,
+    EventsXorState,
+    GenerateEventDef,
+    GenerateEventState,
+)
 from direktiv_sdk.flow.model import (
     Action,
     ActionFile,
     ActionState,
-    EventState,
+    EventDef,
     ForeachState,
     ParallelState,
     Retries,
     State,
 )
+
+if TYPE_CHECKING:
+    from direktiv_sdk.expr.jx import Template
 
 __all__ = ["ActionBuilder"]
 
@@ -25,7 +36,7 @@ _FILE_FIELDS: Final = ("key", "as", "scope", "type", "permissions")
 
 
 class ActionBuilder(BuilderBase):
-    """Builds actions and the states that call them; event states load but do not run."""
+    """Builds actions and the states that call them; and the event states."""
 
     # ------------------------------------------------------------------ actions
 
@@ -137,55 +148,106 @@ class ActionBuilder(BuilderBase):
             **common,  # type: ignore[arg-type]
         )
 
-    # ------------------------------------------------------------------ events (load only)
+    # ------------------------------------------------------------------ events
 
-    def _event(self, f: Fields, node: Node | None, prefix: str, extra: tuple[str, ...]) -> None:
+    def event_def(
+        self, f: Fields, node: Node | None, prefix: str, extra: tuple[str, ...] = ()
+    ) -> Fields:
+        """Check one event definition (``type`` required, ``context`` a mapping); return it."""
         e = f.child_of(node, ("type", "context", *extra), prefix)
         if not e.string("type"):
             e.fail("type required")
         if e.has("context"):
+            if not isinstance(e.json("context"), dict):
+                e.fail(
+                    "context must be a mapping of attribute names to values", e.line_of("context")
+                )
             self.template(e, "context")
-        for name in extra:
-            if name in ("source", "datacontenttype"):
-                e.string(name)
-        if "source" in extra and not e.string("source"):
-            e.fail("source required")
-        if "data" in extra and e.has("data"):
-            self.template(e, "data")
+        return e
+
+    def _context(self, e: Fields) -> tuple[tuple[str, Template], ...]:
+        """Compile each ``context`` value (keys in the order written)."""
+        node = e.node_of("context")
+        if not isinstance(node, MappingNode):
+            return ()
+        return tuple(
+            (str(scalar_value(key)), self.compile(e, value, f"context {scalar_value(key)}"))
+            for key, value in node.value
+        )
+
+    def _listened(self, f: Fields, node: Node | None, prefix: str) -> EventDef:
+        e = self.event_def(f, node, prefix)
+        raw = e.json("context")
+        return EventDef(
+            type=e.string("type"),
+            context=self._context(e),
+            raw_context=tuple(raw.items()) if isinstance(raw, dict) else (),
+            line=e.line or 0,
+        )
 
     def _consumeevent(self, f: Fields, common: dict[str, object]) -> State:
         if not f.has("event"):
             f.fail("event required")
-        self._event(f, f.node_of("event"), "event: ", ())
-        self.duration(f, "timeout")
-        return EventState(definition=f.json("event"), **common)  # type: ignore[arg-type]
+        return ConsumeEventState(
+            definition=f.json("event"),
+            event=self._listened(f, f.node_of("event"), "event: "),
+            timeout=self.duration(f, "timeout"),
+            **common,  # type: ignore[arg-type]
+        )
 
     def _eventsand(self, f: Fields, common: dict[str, object]) -> State:
         events = f.items("events")
         if not events:
             f.fail("events required", f.line_of("events"))
-        for k, node in enumerate(events):
-            self._event(f, node, f"events[{k}]: ", ())
-        self.duration(f, "timeout")
-        return EventState(definition=f.json("events"), **common)  # type: ignore[arg-type]
+        return EventsAndState(
+            definition=f.json("events"),
+            events=tuple(
+                self._listened(f, node, f"events[{k}]: ") for k, node in enumerate(events)
+            ),
+            timeout=self.duration(f, "timeout"),
+            **common,  # type: ignore[arg-type]
+        )
 
     def _eventsxor(self, f: Fields, common: dict[str, object]) -> State:
         events = f.items("events")
         if not events:
             f.fail("events required", f.line_of("events"))
+        entries = []
         for k, node in enumerate(events):
             x = f.child_of(node, ("event", "transform", "transition"), f"events[{k}]: ")
-            self._event(x, x.node_of("event"), "event: ", ())
-            self.transform(x)
-            x.string("transition")
-        self.duration(f, "timeout")
-        return EventState(definition=f.json("events"), **common)  # type: ignore[arg-type]
+            entries.append(
+                EventsXorEntry(
+                    event=self._listened(x, x.node_of("event"), "event: "),
+                    transform=self.transform(x),
+                    transition=x.string("transition"),
+                    line=x.line or 0,
+                )
+            )
+        return EventsXorState(
+            definition=f.json("events"),
+            events=tuple(entries),
+            timeout=self.duration(f, "timeout"),
+            **common,  # type: ignore[arg-type]
+        )
 
     def _generateevent(self, f: Fields, common: dict[str, object]) -> State:
         if not f.has("event"):
             f.fail("event required")
-        self._event(f, f.node_of("event"), "event: ", ("source", "data", "datacontenttype"))
-        delay = f.string("delay")
-        if delay not in ("", "immediate"):
-            self.duration(f, "delay")
-        return EventState(definition=f.json("event"), **common)  # type: ignore[arg-type]
+        e = self.event_def(f, f.node_of("event"), "event: ", ("source", "data", "datacontenttype"))
+        if not e.string("source"):
+            e.fail("source required")
+        delay_text = f.string("delay")
+        delay = None if delay_text in ("", "immediate") else self.duration(f, "delay")
+        event = GenerateEventDef(
+            type=e.string("type"),
+            source=e.string("source"),
+            data=self.template(e, "data") if e.has("data") else None,
+            datacontenttype=e.string("datacontenttype"),
+            context=self._context(e),
+        )
+        return GenerateEventState(
+            definition=f.json("event"),
+            event=event,
+            delay=delay,
+            **common,  # type: ignore[arg-type]
+        )

@@ -39,6 +39,7 @@ from direktiv_sdk.flow.model import (
     STATE_TYPES,
     Action,
     ActionState,
+    EventDef,
     EventState,
     ForeachState,
     FunctionDef,
@@ -259,20 +260,39 @@ class _Loader:
         f = Fields(self.ctx, node, _START_FIELDS[kind], prefix="start invalid: ")
         if kind == "scheduled" and not f.string("cron"):
             f.fail("cron required")
+        events: list[EventDef] = []
         if kind == "event":
             e = f.child("event", ("type", "context", "filters"))
             if not e.string("type"):
                 e.fail("event type required")
+            events.append(self._start_event(f, f.node_of("event"), ""))
         if kind in ("eventsXor", "eventsAnd"):
-            events = f.items("events")
-            if not events:
+            nodes = f.items("events")
+            if not nodes:
                 f.fail("events required", f.line_of("events"))
-            for k, event in enumerate(events):
-                e = f.child_of(event, ("type", "context", "filters"), f"events[{k}]: ")
-                if not e.string("type"):
-                    e.fail("type required")
+            for k, event in enumerate(nodes):
+                events.append(self._start_event(f, event, f"events[{k}]: "))
             self.builder.duration(f, "lifespan")
-        return Start(type=kind, state=f.string("state"), line=f.line or 0)
+        return Start(
+            type=kind,
+            state=f.string("state"),
+            line=f.line or 0,
+            events=tuple(events),
+            lifespan=f.string("lifespan") if kind == "eventsAnd" else "",
+        )
+
+    def _start_event(self, f: Fields, node: Node | None, prefix: str) -> EventDef:
+        e = f.child_of(node, ("type", "context", "filters"), prefix)
+        if not e.string("type"):
+            e.fail("type required")
+        raw = e.json("context")
+        if raw is not None and not isinstance(raw, dict):
+            e.fail("context must be a mapping of attribute names to values", e.line_of("context"))
+        return EventDef(
+            type=e.string("type"),
+            raw_context=tuple(raw.items()) if isinstance(raw, dict) else (),
+            line=e.line or 0,
+        )
 
     def timeouts(self, top: Fields) -> Timeouts:
         if not top.has("timeouts"):

@@ -38,6 +38,7 @@ __all__ = [
     "DelayState",
     "Duration",
     "ErrorState",
+    "EventDef",
     "EventState",
     "ForeachState",
     "FunctionDef",
@@ -331,10 +332,22 @@ class ParallelState(State):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventState(State):
-    """An event state (consumeEvent, eventsAnd, eventsXor, generateEvent): loads, cannot run yet."""
+    """The base of the event states (their classes are in :mod:`direktiv_sdk.flow.events`)."""
 
     definition: JSON = None
     """The state's event fields as written (kept for tooling)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EventDef:
+    """An event a flow waits for or starts on: its ``type`` and ``context`` filter."""
+
+    type: str
+    context: tuple[tuple[str, Template], ...] = ()
+    """The context values as templates (waiting states evaluate them on the data)."""
+    raw_context: tuple[tuple[str, JSON], ...] = ()
+    """The context values as written (start filters use them as they are)."""
+    line: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -344,6 +357,10 @@ class Start:
     type: str = "default"
     state: str = ""
     line: int = 0
+    events: tuple[EventDef, ...] = ()
+    """The events of an event-started flow (``event``: one; ``eventsAnd``/``eventsXor``: all)."""
+    lifespan: str = ""
+    """``eventsAnd``: how long a received event counts (ISO 8601, as written)."""
 
     @property
     def is_event_start(self) -> bool:

@@ -22,6 +22,9 @@ every test without a ``conftest.py``:
 ``direktiv_run``
     :func:`~direktiv_sdk.engine.interpreter.run_workflow` with the test's store and sidecar, on a
     :class:`~direktiv_sdk.engine.clock.VirtualClock` unless given another clock.
+``direktiv_namespace``
+    A fresh :class:`~direktiv_sdk.Namespace` on the test's store and a ``VirtualClock``: write
+    flows into its ``root`` folder, ``start`` them, ``send`` CloudEvents, ``wait``.
 
 Loading the plugin imports neither Hypothesis, jq nor s3fs: the interpreter (jq) is imported
 by ``direktiv_run`` when it runs a flow, a backend (s3fs) when its store is opened.
@@ -49,6 +52,7 @@ if TYPE_CHECKING:
     from direktiv_sdk.engine.clock import Clock
     from direktiv_sdk.engine.functions import FunctionFile
     from direktiv_sdk.engine.interpreter import InstanceResult, StartInput, Workflow
+    from direktiv_sdk.engine.namespace import Namespace
     from direktiv_sdk.expr.gojson import JSON
     from direktiv_sdk.store import VariableStore
     from harness.functions import CallResult, SidecarRunner
@@ -435,3 +439,17 @@ def direktiv_lint() -> LintFlows:
     ``direktiv-sdk lint`` does; ``warnings=True`` also fails on warnings.
     """
     return _lint_flows
+
+
+@pytest.fixture
+def direktiv_namespace(direktiv_store: VariableStore, tmp_path: Path) -> Iterator[Namespace]:
+    """Return a fresh namespace session: flows go in ``.root``, time is a ``VirtualClock``."""
+    from direktiv_sdk.engine.namespace import Namespace  # noqa: PLC0415 - keeps loading light
+
+    root = tmp_path / "direktiv-namespace"
+    root.mkdir()
+    namespace = Namespace(root, store=direktiv_store, clock=VirtualClock())
+    try:
+        yield namespace
+    finally:
+        namespace.close()

@@ -92,7 +92,10 @@ def test_ctrl_c_ends_the_run_with_130_and_no_traceback(tmp_path: Path, flow: str
     result = _interrupt(tmp_path, flow, signal.SIGINT)
     assert result.returncode == 130, result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1] == "direktiv-sdk: interrupted"
+    assert "direktiv-sdk: SIGINT: cancelled the instance" in result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == {
+        "error": {"code": "direktiv.cancels.api", "message": "cancelled by api request"}
+    }
 
 
 def test_sigterm_ends_a_runaway_expression(tmp_path: Path) -> None:

@@ -81,3 +81,44 @@ def test_result_nested_too_deeply_is_an_error_not_a_crash(cache: JqCache) -> Non
     template = compile_template("jq(reduce range(10000) as $i (1; [.]) | {x: .})", cache=cache)
     with pytest.raises(CatchableError, match=r"nested deeper than 512 levels"):
         template.evaluate({})
+
+
+def test_runaway_program_ends_at_the_states_deadline() -> None:
+    from direktiv_sdk import run_workflow
+
+    flow = (
+        "timeouts:\n  interrupt: PT1S\nstates:\n- id: a\n  type: noop\n"
+        "  transform: 'jq(def f: f; f)'\n"
+    )
+    result = run_workflow(flow, store="memory://")
+    assert (result.status, result.error_code) == ("failed", "direktiv.cancels.timeout.soft")
+    assert result.error_message == "unable to apply transform: operation timed out"
+
+
+def test_interrupt_kills_the_evaluations_under_way() -> None:
+    import threading
+
+    from direktiv_sdk.expr._jq_pool import WorkerCrashedError
+
+    pool = JqPool(timeout=60.0, memory_limit=256 << 20)
+    errors: list[BaseException] = []
+
+    def evaluate() -> None:
+        try:
+            pool.evaluate("def f: f; f", "null")
+        except BaseException as exc:  # checked below, in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=evaluate, daemon=True)
+    thread.start()
+    for _ in range(600):  # wait until the evaluation holds a worker (bounded: 60 s)
+        if pool._busy:
+            break
+        thread.join(0.1)
+    pool.interrupt()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert len(errors) == 1
+    assert isinstance(errors[0], WorkerCrashedError)
+    assert str(errors[0]) == "the jq worker process was killed by SIGKILL"
+    pool.close()

@@ -17,8 +17,13 @@ from direktiv_sdk.engine.states.data import (
     noop,
     setter,
     switch,
-    unsupported,
     validate,
+)
+from direktiv_sdk.engine.states.events import (
+    consume_event,
+    events_and,
+    events_xor,
+    generate_event,
 )
 
 if TYPE_CHECKING:
@@ -28,13 +33,13 @@ __all__ = ["LOGIC"]
 
 LOGIC: Final[dict[str, StateLogic]] = {
     "action": run_action,
-    "consumeEvent": unsupported,
+    "consumeEvent": consume_event,
     "delay": delay,
     "error": error,
-    "eventsAnd": unsupported,
-    "eventsXor": unsupported,
+    "eventsAnd": events_and,
+    "eventsXor": events_xor,
     "foreach": run_foreach,
-    "generateEvent": unsupported,
+    "generateEvent": generate_event,
     "getter": getter,
     "noop": noop,
     "parallel": run_parallel,

@@ -68,23 +68,7 @@ def run_action(inst: InstanceView, state: State, record: Record) -> Outcome:
     """Call the action's function once (with retries) and store its result as ``.return``."""
     assert isinstance(state, ActionState)
     if state.async_:
-        # Fired and forgotten: run now on a fork of the clock, ignore what the function reports.
-        clock = inst.clock.fork() if isinstance(inst.clock, VirtualClock) else inst.clock
-        token = _set_current(clock)
-        try:
-            _call(
-                inst,
-                state.action,
-                source=inst.data,
-                iterator=inst.iterator,
-                timeout=state.timeout,
-                clock=clock,
-                cancel=None,
-            )
-        except (_FunctionError, InternalError) as exc:
-            inst.log(f"async action {state.action.function!r} ended with {exc.code}: {exc.message}")
-        finally:
-            _reset_current(token)
+        _fire_and_forget(inst, state)
         return state.transform, state.transition
     result = _call(
         inst,
@@ -97,6 +81,39 @@ def run_action(inst: InstanceView, state: State, record: Record) -> Outcome:
     )
     inst.data = {**inst.data, "return": result}
     return state.transform, state.transition
+
+
+def _fire_and_forget(inst: InstanceView, state: ActionState) -> None:
+    """Start the action in the background (the state moves on at once); log how it ended."""
+    hub = inst.engine.hub
+    # On a virtual clock the call takes its time on its own fork: the instance does not wait.
+    clock = inst.clock.fork() if isinstance(inst.clock, VirtualClock) else inst.clock
+    source = inst.data
+
+    def work() -> None:
+        token = _set_current(clock)
+        try:
+            _call(
+                inst,
+                state.action,
+                source=source,
+                iterator=inst.iterator,
+                timeout=state.timeout,
+                clock=clock,
+                cancel=None,
+                invoker="async",
+            )
+        except (_FunctionError, InternalError) as exc:
+            inst.log(f"async action {state.action.function!r} ended with {exc.code}: {exc.message}")
+        except FlowError as exc:
+            inst.log(f"async action {state.action.function!r} ended with {exc.code}: {exc.message}")
+        finally:
+            _reset_current(token)
+
+    if hub is None:
+        work()
+    else:
+        hub.spawn(f"direktiv-async-{state.id}", work)
 
 
 def run_foreach(inst: InstanceView, state: State, record: Record) -> Outcome:
@@ -154,6 +171,7 @@ def _call(
     timeout: Duration | None,
     clock: Clock,
     cancel: threading.Event | None,
+    invoker: str = "subflow",
 ) -> JSON:
     function = inst.workflow.function(action.function)
     seconds = DEFAULT_TIMEOUT if timeout is None else timeout.total_seconds(clock.now())
@@ -176,6 +194,7 @@ def _call(
                     deadline=deadline,
                     clock=clock,
                     cancel=cancel,
+                    invoker=invoker,
                 )
             files = _files(action, snap)
             return _knative(
@@ -331,6 +350,7 @@ def _subflow(
     deadline: float,
     clock: Clock,
     cancel: threading.Event | None,
+    invoker: str,
 ) -> JSON:
     if inst.depth + 1 > MAX_SUBFLOW_DEPTH:
         raise UncatchableError(
@@ -344,9 +364,11 @@ def _subflow(
             "direktiv.workflow.invoke", "cannot invoke event-based workflow as a subflow"
         )
     require_runners(workflow, inst.engine.runners)
-    result = inst.run_child(workflow, path, body, clock, iterator, deadline, cancel)
+    result = inst.run_child(workflow, path, body, clock, iterator, deadline, cancel, invoker)
     if result.status == "complete":
         return roundtrip(result.output)
+    if result.error_code == "direktiv.cancels.parent":
+        inst.check_time(clock)  # this instance's own deadline or cancel ended the child
     if result.error_code == "direktiv.cancels.parent" and clock.now() >= deadline:
         raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
     raise _FunctionError(result.error_code or "direktiv.internal.error", result.error_message or "")

@@ -25,7 +25,6 @@ from direktiv_sdk.errors import (
     CatchableError,
     InternalError,
     NestingTooDeepError,
-    UncatchableError,
 )
 from direktiv_sdk.expr import gojson
 from direktiv_sdk.expr._gofmt import sprintf
@@ -44,11 +43,10 @@ from direktiv_sdk.flow.model import (
 if TYPE_CHECKING:
     from direktiv_sdk.expr.gojson import JSON, JSONObject
 
-__all__ = ["delay", "error", "getter", "noop", "setter", "switch", "unsupported", "validate"]
+__all__ = ["delay", "error", "getter", "noop", "setter", "switch", "validate"]
 
 _TEXT_PLAIN: Final = ("text/plain", "text/plain; charset=utf-8")
 _DEFAULT_MIME: Final = "application/json"
-UNSUPPORTED_CODE: Final = "direktiv.sdk.unsupported"
 
 
 def _deadline_passed(inst: InstanceView, record: Record) -> None:
@@ -251,12 +249,3 @@ def delay(inst: InstanceView, state: State, record: Record) -> Outcome:
 def noop(inst: InstanceView, state: State, record: Record) -> Outcome:
     """Do nothing."""
     return state.transform, state.transition
-
-
-def unsupported(inst: InstanceView, state: State, record: Record) -> Outcome:
-    """Fail: event states load but cannot run locally yet."""
-    raise UncatchableError(
-        UNSUPPORTED_CODE,
-        f"{state.type} states are not supported yet: direktiv-sdk cannot send or "
-        "receive CloudEvents",
-    )
