@@ -18,22 +18,30 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from direktiv_sdk.errors import CatchableError, TemplateSyntaxError
-from direktiv_sdk.expr._clock import instance_now, seconds_left
 from direktiv_sdk.expr._jq import DEFAULT_CACHE, JqCache, compile_error_text
-from direktiv_sdk.expr._jq_pool import WorkerCrashedError, WorkerLimitError, WorkerTimeoutError
 from direktiv_sdk.expr._js import (
     DEFAULT_JS_ENGINE,
     JS_INSTALL_HINT,
-    SOFT_CODE,
-    SOFT_MESSAGE,
     JsEngine,
-    ScriptError,
     js_available,
 )
-from direktiv_sdk.expr.gojson import JSON, JSONObject, dumps, format_v
+from direktiv_sdk.expr._nodes import (
+    GO_SPACE,
+    Concat,
+    Const,
+    EvalError,
+    Fail,
+    Jq,
+    Js,
+    List,
+    Map,
+    Node,
+    Snapshot,
+)
+from direktiv_sdk.expr.gojson import JSON, JSONObject, format_v
 
 __all__ = [
     "BAD_COMMAND",
@@ -57,26 +65,8 @@ NOT_OBJECT: Final = "direktiv.jq.notObject"
 _NOT_OBJECT_MESSAGE: Final = "the `jq` or `js` command produced a non-object output"
 _BAD_COMMAND_PREFIX: Final = "failed to evaluate jq/js: "
 
-# Go's strings.TrimSpace set (unicode.IsSpace). Not str.strip(): that also strips \x1c-\x1f.
-_GO_SPACE: Final = (
-    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
-    "\u200a\u2028\u2029\u202f\u205f\u3000"
-)
 _OPEN = re.compile(r"j[qs]\(")
 _PARENS = re.compile(r"[()]")
-_INT_LIMIT: Final = 2**53
-"""jq ints beyond this are float64 values libjq happened to find integral: keep them floats."""
-
-_PATH_PROGRAM: Final = re.compile(
-    r"""\s*\.(?:[A-Za-z_][A-Za-z0-9_]*)?"""
-    r"""(?:\.[A-Za-z_][A-Za-z0-9_]*|\[\s*-?[0-9]+\s*\]|\[\s*"[A-Za-z0-9_ .\-]*"\s*\])*\s*"""
-)
-"""A jq program that only walks down the data (``.``, ``.a.b``, ``.a[0]``, ``.["a b"]``)."""
-
-_NOTHING: Final = object()
-_USES_NOW: Final = re.compile(r"(?<![\w$])now(?!\w)")
-"""A jq program that calls ``now``: it reads the instance clock instead of wall time."""
-
 MISSING_BRACKET: Final = "J101"
 JQ_SYNTAX: Final = "J102"
 JS_SYNTAX: Final = "J103"
@@ -88,224 +78,6 @@ class TemplateProblem:
 
     code: str
     message: str
-
-
-IN_PROCESS_LIMIT: Final = 64 << 20
-"""A cheap program runs in-process while its growth bound times its input stays below this."""
-
-
-class Snapshot:
-    """Immutable view of the instance data for a round of evaluations; caches the jq input text.
-
-    Do not mutate ``data`` after creating the snapshot: the Go-JSON text jq reads is computed on
-    first use and kept.
-    """
-
-    __slots__ = ("_text", "data")
-
-    def __init__(self, data: JSON) -> None:
-        """Wrap ``data`` (any JSON; jq sees a non-object as ``{}``, as the reference does)."""
-        self.data = data
-        self._text: str | None = None
-
-    @property
-    def text(self) -> str:
-        """Return the Go-JSON text jq reads: sorted keys, ``1.0`` written as ``1``."""
-        text = self._text
-        if text is None:
-            text = dumps(self.data) if isinstance(self.data, dict) else "{}"
-            self._text = text
-        return text
-
-    def __repr__(self) -> str:
-        """Return ``Snapshot(<data>)``."""
-        return f"Snapshot({self.data!r})"
-
-
-class _EvalError(Exception):
-    """An evaluation failure whose ``detail`` grows position prefixes on the way up."""
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
-
-
-def _from_jq(value: Any, *, floats: bool = False) -> Any:
-    """Fix jq's numbers in a result, in place (jq results are fresh objects).
-
-    Huge ints become floats again (libjq found a float64 integral); with ``floats``, every int
-    does (a result read from the data, whose numbers gojq sees as float64).
-    """
-    kind = type(value)
-    if kind is int:
-        return float(value) if floats or not -_INT_LIMIT <= value <= _INT_LIMIT else value
-    if kind is dict or kind is list:
-        # Replacing a dict's value while iterating is fine: the keys do not change.
-        for slot, item in value.items() if kind is dict else enumerate(value):
-            item_kind = type(item)
-            # Leaves inline: a call per number or string would be most of the cost.
-            if item_kind is int:
-                if floats or not -_INT_LIMIT <= item <= _INT_LIMIT:
-                    value[slot] = float(item)
-            elif item_kind is dict or item_kind is list:
-                _from_jq(item, floats=floats)
-    return value
-
-
-class _Node:
-    __slots__ = ()
-
-    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
-        raise NotImplementedError
-
-
-class _Const(_Node):
-    __slots__ = ("value",)
-
-    def __init__(self, value: JSON) -> None:
-        self.value = value
-
-    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
-        return self.value
-
-
-class _Jq(_Node):
-    """One ``jq(<body>)`` expression."""
-
-    __slots__ = ("body", "clocked", "path_only", "program")
-
-    def __init__(self, body: str) -> None:
-        self.body = body
-        # gojq runs an empty program as `.`; libjq refuses it ("Top-level program not given").
-        self.program = body if body.strip(_GO_SPACE) else "."
-        # A path such as `.a.b[0]` returns a piece of the data, whose numbers gojq sees as
-        # float64 (the data is Go-JSON decoded for every run, §2.2). libjq hands back whole
-        # numbers as ints, which Go-%v would print as ints (`1234567`, not `1.234567e+06`).
-        self.path_only = _PATH_PROGRAM.fullmatch(self.program) is not None
-        # libjq's `now` is wall time; a program that uses it gets the instance clock's time
-        # with its input instead (so a virtual clock's PT5M wait is 300 s apart).
-        self.clocked = _USES_NOW.search(self.program) is not None
-
-    def run_text(self) -> str:
-        """Return the program libjq runs (the clocked wrapper when it reads ``now``)."""
-        if not self.clocked:
-            return self.program
-        return f".[0] as $__dx_now | .[1] | def now: $__dx_now; ({self.program}\n)"
-
-    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
-        text = snapshot.text
-        if self.clocked:
-            compiled = cache.lookup(self.run_text())
-            text = f"[{instance_now()!r},{text}]"
-        else:
-            compiled = cache.lookup(self.program)
-        left: float | None = None
-        try:
-            if compiled.growth is not None and compiled.growth * len(text) <= IN_PROCESS_LIMIT:
-                results = iter(compiled.program.input_text(text))
-                first = next(results, _NOTHING)
-                # Pull a second result before judging the first: the reference collects every
-                # output, so `jq(null, error("x"))` is an execution error, not "no results".
-                # Stop there, so `jq(repeat(1))` ends.
-                second = next(results, _NOTHING) if first is not _NOTHING else _NOTHING
-            else:
-                # Not known to be cheap: a worker process bounds its time and memory.
-                left = seconds_left()
-                found = cache.pool.evaluate(compiled.source, text, limit=left)
-                first, more = (_NOTHING, False) if found is None else found
-                second = True if more else _NOTHING
-        except WorkerTimeoutError as exc:
-            if left is not None and left < cache.pool.timeout:
-                raise CatchableError(SOFT_CODE, SOFT_MESSAGE) from None  # the state's deadline
-            raise _EvalError(f"error executing jq query {self.body}: {exc}") from exc
-        except (ValueError, WorkerLimitError, WorkerCrashedError) as exc:
-            raise _EvalError(f"error executing jq query {self.body}: {exc}") from exc
-        if first is _NOTHING or first is None:
-            raise _EvalError(f"error in jq query {self.body}: no results")
-        if second is not _NOTHING:
-            raise _EvalError("jq query produced multiple outputs")
-        return _from_jq(first, floats=self.path_only)  # type: ignore[no-any-return]
-
-
-class _Js(_Node):
-    """One ``js(<body>)`` expression (run on V8, see :mod:`~direktiv_sdk.expr._js`)."""
-
-    __slots__ = ("body", "engine")
-
-    def __init__(self, body: str, engine: JsEngine) -> None:
-        self.body = body
-        self.engine = engine
-
-    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
-        try:
-            return self.engine.evaluate(self.body, snapshot.text)
-        except ScriptError as exc:
-            raise _EvalError(exc.detail) from None
-
-
-class _Fail(_Node):
-    """A problem Direktiv meets only when it evaluates the string (lenient compile)."""
-
-    __slots__ = ("detail",)
-
-    def __init__(self, detail: str) -> None:
-        self.detail = detail
-
-    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
-        raise _EvalError(self.detail)
-
-
-class _Concat(_Node):
-    """Two or more segments joined into one string."""
-
-    __slots__ = ("segments",)
-
-    def __init__(self, segments: tuple[str | _Node, ...]) -> None:
-        self.segments = segments
-
-    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
-        parts: list[str] = []
-        for segment in self.segments:
-            if isinstance(segment, str):
-                parts.append(segment)
-            else:
-                value = segment.evaluate(snapshot, cache)
-                parts.append(value if type(value) is str else dumps(value))
-        return "".join(parts)
-
-
-class _Map(_Node):
-    __slots__ = ("items",)
-
-    def __init__(self, items: tuple[tuple[str, _Node], ...]) -> None:
-        self.items = items  # sorted by key: the reference evaluates in that order
-
-    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
-        out: dict[str, JSON] = {}
-        for key, node in self.items:
-            try:
-                out[key] = node.evaluate(snapshot, cache)
-            except _EvalError as exc:
-                exc.detail = f"error in '{key}': {exc.detail}"
-                raise
-        return out
-
-
-class _List(_Node):
-    __slots__ = ("nodes",)
-
-    def __init__(self, nodes: tuple[_Node, ...]) -> None:
-        self.nodes = nodes
-
-    def evaluate(self, snapshot: Snapshot, cache: JqCache) -> JSON:
-        out: list[JSON] = []
-        for index, node in enumerate(self.nodes):
-            try:
-                out.append(node.evaluate(snapshot, cache))
-            except _EvalError as exc:
-                exc.detail = f"error in element {index}: {exc.detail}"
-                raise
-        return out
 
 
 class Template:
@@ -328,7 +100,7 @@ class Template:
     def __init__(
         self,
         source: JSON,
-        node: _Node,
+        node: Node,
         programs: tuple[str, ...],
         cache: JqCache,
         *,
@@ -365,7 +137,7 @@ class Template:
         snapshot = data if isinstance(data, Snapshot) else Snapshot(data)
         try:
             return self._node.evaluate(snapshot, self._cache)
-        except _EvalError as exc:
+        except EvalError as exc:
             raise CatchableError(BAD_COMMAND, _BAD_COMMAND_PREFIX + exc.detail) from exc.__cause__
 
     def evaluate_object(self, data: Snapshot | JSON) -> JSONObject:
@@ -441,16 +213,16 @@ class _Compiler:
         source: str,
         run_detail: str,
         cause: Exception | None = None,
-    ) -> _Node:
+    ) -> Node:
         """Raise ``message`` now (strict) or keep it and fail with ``run_detail`` when run."""
         if self.strict:
             raise TemplateSyntaxError(message, source, rule=code) from cause
         self.problems.append(TemplateProblem(code, message))
-        return _Fail(run_detail)
+        return Fail(run_detail)
 
-    def compile(self, value: object, where: str) -> _Node:
+    def compile(self, value: object, where: str) -> Node:
         if value is None or isinstance(value, bool | int):
-            return _Const(value)
+            return Const(value)
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise TemplateSyntaxError(
@@ -458,7 +230,7 @@ class _Compiler:
                     "number",
                     repr(value),
                 )
-            return _Const(value)
+            return Const(value)
         if isinstance(value, str):
             return self.string(value, where)
         if isinstance(value, dict):
@@ -468,14 +240,14 @@ class _Compiler:
                         f"{where}invalid map key {key!r}: template map keys must be strings",
                         repr(key),
                     )
-            return _Map(
+            return Map(
                 tuple(
                     (key, self.compile(value[key], f"{where}error in '{key}': "))
                     for key in sorted(value)
                 )
             )
         if isinstance(value, list | tuple):
-            return _List(
+            return List(
                 tuple(
                     self.compile(item, f"{where}error in element {index}: ")
                     for index, item in enumerate(value)
@@ -487,9 +259,9 @@ class _Compiler:
             repr(value),
         )
 
-    def string(self, raw: str, where: str) -> _Node:
-        text = raw.strip(_GO_SPACE)
-        segments: list[str | _Node] = []
+    def string(self, raw: str, where: str) -> Node:
+        text = raw.strip(GO_SPACE)
+        segments: list[str | Node] = []
         position = 0
         while (match := _OPEN.search(text, position)) is not None:
             start = match.start()
@@ -518,14 +290,14 @@ class _Compiler:
         if position < len(text):
             segments.append(text[position:])
         if not segments:
-            return _Const("")
+            return Const("")
         if len(segments) == 1:
             only = segments[0]
-            return _Const(only) if isinstance(only, str) else only
-        return _Concat(tuple(segments))
+            return Const(only) if isinstance(only, str) else only
+        return Concat(tuple(segments))
 
-    def jq(self, body: str, where: str) -> _Node:
-        expression = _Jq(body)
+    def jq(self, body: str, where: str) -> Node:
+        expression = Jq(body)
         try:
             self.cache.program(expression.program)
         except ValueError as exc:
@@ -540,7 +312,7 @@ class _Compiler:
         self.programs.append(expression.program)
         return expression
 
-    def script(self, body: str, shown: str, where: str) -> _Node:
+    def script(self, body: str, shown: str, where: str) -> Node:
         if not js_available():
             raise TemplateSyntaxError(
                 f"{where}js() needs a JavaScript engine: {shown!r} runs on V8, which is not "
@@ -557,7 +329,7 @@ class _Compiler:
                     rule=JS_SYNTAX,
                 )
         self.scripts.append(body)
-        return _Js(body, self.js)
+        return Js(body, self.js)
 
 
 def _closing_bracket(text: str, start: int) -> int:
