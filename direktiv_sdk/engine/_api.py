@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from direktiv_sdk.engine.clock import Clock
     from direktiv_sdk.engine.functions import FunctionRunner
-    from direktiv_sdk.engine.results import InstanceResult, VariableWrite
+    from direktiv_sdk.engine.results import CallTrace, InstanceResult, VariableWrite
     from direktiv_sdk.errors import FlowError
     from direktiv_sdk.expr.gojson import JSON, JSONObject
     from direktiv_sdk.expr.jx import Template
@@ -148,7 +148,7 @@ class InstanceView(Protocol):
 class Record:
     """What a state did, gathered while it runs (cheap: references only)."""
 
-    __slots__ = ("first_log", "started", "transform", "var", "writes")
+    __slots__ = ("branch", "calls", "first_log", "started", "transform", "var", "writes")
 
     def __init__(self, first_log: int) -> None:
         self.first_log = first_log
@@ -157,6 +157,10 @@ class Record:
         self.var: JSONObject | None = None
         self.writes: tuple[VariableWrite, ...] = ()
         self.transform: JSONObject | None = None
+        self.calls: list[CallTrace] = []
+        """Function calls, appended as they end (branches append from their threads)."""
+        self.branch = ""
+        """The way out taken (see :attr:`StateTrace.branch`)."""
 
     def finish(  # noqa: PLR0917 - every part of the trace record
         self,
@@ -166,20 +170,29 @@ class Record:
         error: FlowError | None,
         logs: list[str],
         caught: bool,
+        finished: float,
     ) -> StateTrace:
         """Return the trace record of ``state``, which ended with ``error`` (``None``: fine)."""
+        calls = tuple(self.calls) if self.calls else ()
+        writes = self.writes
+        if calls:
+            writes = writes + tuple(w for call in calls for w in call.writes)
         return StateTrace(
             state.id,
             state.type,
             entry,
             self.var,
-            self.writes,
+            writes,
             self.transform,
             next_id,
             None if error is None else error.code,
             None if error is None else error.message,
             caught,
             tuple(logs[self.first_log :]) if len(logs) > self.first_log else (),
+            calls,
+            self.branch,
+            self.started or finished,
+            finished,
         )
 
 
