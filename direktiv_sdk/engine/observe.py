@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
+from typing_extensions import override
+
 if TYPE_CHECKING:
     from direktiv_sdk.engine.results import InstanceResult, StateTrace
     from direktiv_sdk.flow.model import Workflow
@@ -49,14 +51,17 @@ class ObserverGroup(RunObserver):
     def __init__(self, observers: Sequence[RunObserver]) -> None:
         self.observers = tuple(observers)
 
+    @override
     def instance_started(self, info: InstanceInfo, workflow: Workflow) -> None:
         for observer in self.observers:
             observer.instance_started(info, workflow)
 
+    @override
     def state_finished(self, info: InstanceInfo, step: StateTrace) -> None:
         for observer in self.observers:
             observer.state_finished(info, step)
 
+    @override
     def instance_finished(
         self, info: InstanceInfo, workflow: Workflow, result: InstanceResult
     ) -> None:
