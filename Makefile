@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.jx
 	$(BIN)/python -m bench.interpreter
 	$(BIN)/python -m bench.harness
+	$(BIN)/python -m bench.cli
 
 clean:
 	rm -rf $(VENV) .direktiv .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from direktiv_sdk.errors import InvalidTargetError
 
 __all__ = ["resolve_target"]
 
+
 def resolve_target(function_id: str, spec: str, base: Path | None = None) -> object:
     """Return what ``spec`` names: a URL string as it is, else the imported object.
 

@@ -6,7 +6,6 @@ Precedence everywhere: command line > environment > this file > built-in default
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -45,6 +44,8 @@ def load_project_config(start: str | os.PathLike[str] | None = None) -> ProjectC
     file = find_pyproject(Path(start or os.getcwd()).absolute())
     if file is None:
         return ProjectConfig()
+    import tomllib  # noqa: PLC0415 - only when there is a pyproject.toml to read
+
     try:
         with file.open("rb") as handle:
             document = tomllib.load(handle)

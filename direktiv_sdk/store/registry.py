@@ -13,7 +13,6 @@ import importlib
 import os
 import re
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Final, Protocol, cast
 
 from direktiv_sdk.errors import BackendNotInstalledError, InvalidStoreURLError
@@ -70,6 +69,9 @@ def register_store(
 
 
 def _load_entry_points() -> None:
+    # importlib.metadata is slow to import; only an unknown scheme or a listing needs it.
+    from importlib.metadata import entry_points  # noqa: PLC0415
+
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         _REGISTRY.setdefault(ep.name, _Entry(ep.value))
 
