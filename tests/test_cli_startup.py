@@ -1,4 +1,4 @@
-"""``direktiv-sdk run`` starts quickly: a small run imports only what it needs (bench/cli.py times it)."""
+"""``direktiv-sdk run`` starts quickly: a small run imports only what it needs (bench/cli.py)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,8 @@ def _modules(*args: str) -> set[str]:
 
 def test_a_counter_run_on_memory_imports_nothing_heavy() -> None:
     loaded = _modules("run", "examples/counter.yaml", "--store", "memory://")
-    assert "jq" in loaded and "yaml" in loaded
+    assert "jq" in loaded
+    assert "yaml" in loaded
     assert [name for name in HEAVY if name in loaded] == []
     assert {"backends.memory"} <= loaded
     assert not {"backends.local", "backends.s3", "harness"} & loaded
