@@ -18,7 +18,8 @@ import io
 import itertools
 import re
 import threading
-from typing import TYPE_CHECKING, Final
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from typing_extensions import override
 
@@ -125,6 +126,9 @@ def _to_bytes(store: VariableStore, data: VariableData) -> bytes:
 
 class MemoryStore(VariableStore):
     """Variables kept in memory; thread-safe, lost when the process ends."""
+
+    url_options: ClassVar[Mapping[str, type]] = {}
+    """A memory store takes no options."""
 
     def __init__(self, name: str | None = None) -> None:
         """Open the store called ``name`` (shared in this process), or a new private one."""

@@ -19,7 +19,7 @@ import copy
 import io
 import secrets
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -81,6 +81,12 @@ class S3Store(VariableStore):
 
     max_object_size: ClassVar[int] = 5 << 30
     """S3's limit for a single PUT; a larger value is refused before anything is sent."""
+    url_options: ClassVar[Mapping[str, type]] = {
+        "anon": bool,
+        "endpoint_url": str,
+        "region": str,
+    }
+    """Options a URL query may set (credentials stay out of URLs: pass them as arguments)."""
 
     def __init__(
         self,

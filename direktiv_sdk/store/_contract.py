@@ -13,9 +13,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, ClassVar, final
+from typing import IO, TYPE_CHECKING, ClassVar, Final, final
 
 from direktiv_sdk.errors import (
+    InvalidMimeTypeError,
     PreconditionFailedError,
     StoreError,
     UnsupportedOperationError,
@@ -33,7 +34,13 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
-__all__ = ["VariableReader", "VariableStore", "translate_os_error"]
+__all__ = [
+    "MAX_MIME_TYPE",
+    "VariableReader",
+    "VariableStore",
+    "check_mime_type",
+    "translate_os_error",
+]
 
 
 class VariableReader(io.RawIOBase):
@@ -87,6 +94,19 @@ def _check_version(if_version: object) -> None:
         raise TypeError(f"if_version must be a str, not {type(if_version).__name__}")
 
 
+MAX_MIME_TYPE: Final = 255
+"""The longest mime type a store keeps (RFC 6838 allows 127 characters each side of ``/``)."""
+
+
+def check_mime_type(mime_type: object) -> str:
+    """Return ``mime_type`` if a store can keep it (a ``str`` of at most 255 characters)."""
+    if not isinstance(mime_type, str):
+        raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
+    if len(mime_type) > MAX_MIME_TYPE:
+        raise InvalidMimeTypeError(mime_type, MAX_MIME_TYPE)
+    return mime_type
+
+
 class VariableStore(ABC):
     """Persistent variables in three scopes; every backend keeps this contract.
 
@@ -132,8 +152,7 @@ class VariableStore(ABC):
         """
         self._check_ref(ref)
         data = _check_data(data)
-        if not isinstance(mime_type, str):
-            raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
+        check_mime_type(mime_type)
         if not isinstance(if_absent, bool):
             raise TypeError(f"if_absent must be a bool, not {type(if_absent).__name__}")
         _check_version(if_version)
@@ -184,6 +203,8 @@ class VariableStore(ABC):
         kept unless ``mime_type`` is given. Returns the new metadata (``None`` after a delete).
         """
         self._check_ref(ref)
+        if mime_type is not None:
+            check_mime_type(mime_type)
         if not self.supports_conditional_set:
             raise UnsupportedOperationError(type(self).__name__, "update() (compare-and-set)")
         if max_attempts < 1:
