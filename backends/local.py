@@ -18,7 +18,7 @@ import errno
 import os
 import stat
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Final, get_args
 
 from typing_extensions import override
@@ -70,6 +70,26 @@ _READ_RETRIES: Final = 100
 _SWEPT_LIMIT: Final = 4096
 _O_TMPFILE: Final = getattr(os, "O_TMPFILE", 0)
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def _subfolders(folder: str) -> builtins.list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _owner_folders(root: str) -> Iterator[tuple[str, ...]]:
+    """Yield the segments of every folder below ``root`` that may be an owner's."""
+    for namespace in _subfolders(root):
+        base = os.path.join(root, namespace)
+        for scope in _subfolders(base):
+            if scope == "namespace":
+                yield (namespace, scope)
+            elif scope in ("workflow", "instance"):
+                for name in _subfolders(os.path.join(base, scope)):
+                    yield (namespace, scope, name)
 
 
 def local_path(url: str) -> str:
@@ -427,6 +447,16 @@ class LocalStore(VariableStore):
                 os.close(dfd)
         except OSError as exc:
             raise translate_os_error(ref, exc) from exc
+
+    @override
+    def _owners(self) -> Iterable[Owner]:
+        for segments in _owner_folders(self.root):
+            try:
+                owner = Owner.from_segments(segments)
+            except ValueError:
+                continue  # not an owner's folder (the plugin's _pytest, another tool's files)
+            if self._list(owner):
+                yield owner
 
     @override
     def _list(self, owner: Owner) -> builtins.list[VariableMeta]:

@@ -18,7 +18,7 @@ import io
 import itertools
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from typing_extensions import override
@@ -169,6 +169,13 @@ class MemoryStore(VariableStore):
         """Forget the named store (open instances keep their data); return whether it existed."""
         with _named_lock:
             return _named.pop(name, None) is not None
+
+    @override
+    def _owners(self) -> Iterable[Owner]:
+        state = self._state
+        with state.lock:
+            prefixes = [prefix for prefix, folder in state.owners.items() if folder]
+        return [Owner.from_segments(tuple(prefix.split("/"))) for prefix in prefixes]
 
     @property
     def fs(self) -> MemoryFileSystem:

@@ -11,7 +11,7 @@ import io
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, ClassVar, Final, final
 
@@ -183,6 +183,21 @@ class VariableStore(ABC):
         return sorted(self._list(owner), key=lambda m: (m.created_at, m.ref.key))
 
     @final
+    def owners(self, namespace: str | None = None) -> builtins.list[Owner]:
+        """Return the owners that hold variables (of one ``namespace``, or all), sorted.
+
+        Namespaces first, then workflows by path, then instances by id.
+        """
+        if namespace is not None and not isinstance(namespace, str):
+            raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
+        found = {o for o in self._owners() if namespace is None or o.namespace == namespace}
+        order = {"namespace": 0, "workflow": 1, "instance": 2}
+        return sorted(
+            found,
+            key=lambda o: (o.namespace, order[o.scope.value], o.workflow or "", o.instance or ""),
+        )
+
+    @final
     def clear(self, owner: Owner) -> int:
         """Delete every variable of ``owner``; return how many were deleted."""
         return sum(1 for meta in self.list(owner) if self._delete(meta.ref, None))
@@ -290,6 +305,10 @@ class VariableStore(ABC):
 
     @abstractmethod
     def _list(self, owner: Owner) -> builtins.list[VariableMeta]: ...
+
+    def _owners(self) -> Iterable[Owner]:
+        """Yield every owner with at least one variable (backends override this)."""
+        raise UnsupportedOperationError(type(self).__name__, "listing owners")
 
 
 def translate_os_error(ref: object, exc: OSError) -> StoreError:
