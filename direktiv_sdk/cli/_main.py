@@ -1,4 +1,4 @@
-"""The ``direktiv-sdk`` command: ``vars`` (store access), ``run`` (the interpreter), ``lint``.
+"""The ``direktiv-sdk`` command: ``vars``, ``run`` (the interpreter), ``lint`` and ``graph``.
 
 Each subcommand lives in its own private module with ``add_parser(subparsers)`` and a handler
 bound through ``set_defaults(handler=...)``; they are imported here so ``--help`` lists all.
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from direktiv_sdk import __version__
+from direktiv_sdk.cli import _graph as _cli_graph
 from direktiv_sdk.cli import _lint as _cli_lint
 from direktiv_sdk.cli import _run as _cli_run
 from direktiv_sdk.cli import _vars as _cli_vars
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_vars.add_parser(subparsers)
     _cli_run.add_parser(subparsers)
     _cli_lint.add_parser(subparsers)
+    _cli_graph.add_parser(subparsers)
     return parser
 
 
