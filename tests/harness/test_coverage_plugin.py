@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from pycobertura import Cobertura
@@ -47,8 +48,11 @@ def _suite(pytester: pytest.Pytester, values: list[int]) -> None:
     pytester.makepyfile(test_flows=TESTS.format(values=values))
 
 
-def _data(pytester: pytest.Pytester) -> dict[str, object]:
-    return json.loads((pytester.path / "direktiv-coverage.json").read_text(encoding="utf-8"))
+def _data(pytester: pytest.Pytester) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (pytester.path / "direktiv-coverage.json").read_text(encoding="utf-8")
+    )
+    return data
 
 
 def test_off_by_default(pytester: pytest.Pytester) -> None:
@@ -71,7 +75,7 @@ def test_table_json_and_cobertura(pytester: pytest.Pytester) -> None:
         ]
     )
     flows = _data(pytester)["flows"]
-    assert isinstance(flows, dict) and list(flows) == ["flow.yaml"]
+    assert list(flows) == ["flow.yaml"]
     flow = flows["flow.yaml"]
     assert flow["instances"] == 2
     assert {k: v["hits"] for k, v in flow["states"].items()} == {
@@ -103,7 +107,7 @@ def test_xdist_workers_are_combined(pytester: pytest.Pytester) -> None:
         "-p", "no:randomly", "-n", "2", "--dist", "each", "--direktiv-coverage"
     )
     result.assert_outcomes(passed=8)
-    flow = _data(pytester)["flows"]["flow.yaml"]  # type: ignore[index]
+    flow = _data(pytester)["flows"]["flow.yaml"]
     assert flow["instances"] == 8
     assert {k: v["hits"] for k, v in flow["states"].items()} == {
         "check": 8,
