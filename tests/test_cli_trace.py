@@ -238,3 +238,23 @@ def test_state_trace_of_the_python_api_holds_calls_and_writes() -> None:
     )  # fmt: skip
     assert step.started == step.finished == VirtualClock().now()
     assert isinstance(FileInfo("a", "plain", 1), tuple)
+
+
+def test_virtual_clock_lets_delays_and_timeouts_pass_without_waiting(project: Path) -> None:
+    flow = project / "slow.yaml"
+    flow.write_text(
+        "timeouts: {interrupt: PT2H}\n"
+        "states:\n- {id: wait, type: delay, duration: PT1H, transition: again}\n"
+        "- {id: again, type: delay, duration: PT2H}\n",
+        encoding="utf-8",
+    )
+    done = _run(project, "slow.yaml", "--store", "memory://", "--virtual-clock", "--trace-format",
+                "json")  # fmt: skip
+    assert done.returncode == 1  # the workflow's interrupt fired during the second delay
+    assert json.loads(done.stderr.splitlines()[-1])["error"] == {
+        "code": "direktiv.cancels.timeout.soft", "message": "operation timed out"
+    }  # fmt: skip
+    states = [json.loads(line) for line in done.stderr.splitlines()[:-1]]
+    delays = [r for r in states if r.get("event") == "state"]
+    assert delays[0]["finished"] - delays[0]["started"] == 3600
+    assert delays[1]["finished"] - delays[0]["started"] == 7200
