@@ -168,3 +168,14 @@ def test_a_flow_that_does_not_load_exits_2(tmp_path: Path) -> None:
     done = _run("graph", str(path))
     assert done.returncode == 2
     assert "transition 'nowhere' does not exist" in done.stderr
+
+
+def test_the_docs_page_shows_what_the_command_prints(tmp_path: Path) -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "graph.md").read_text()
+    flow_text = re.search(r"```yaml\n# order.yaml\n(.*?)```", page, re.S)
+    dot_text = re.search(r"```\n(digraph flow \{.*?\n\}\n)```", page, re.S)
+    assert flow_text is not None
+    assert dot_text is not None
+    flow = tmp_path / "order.yaml"
+    flow.write_text(flow_text[1], encoding="utf-8")
+    assert _run("graph", str(flow), "--format", "dot").stdout == dot_text[1]
