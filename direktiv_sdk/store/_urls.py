@@ -26,6 +26,8 @@ def split_query(url: str) -> tuple[str, dict[str, str]]:
     base, sep, query = url.partition("?")
     if not sep:
         return url, {}
+    if not query:
+        raise InvalidStoreURLError(url, "write the options as ?name=value&name=value")
     try:
         pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=True)
     except ValueError:
