@@ -11,8 +11,6 @@ import json
 import sys
 from typing import Any
 
-from direktiv_sdk.flow.graph import FORMATS, render, taken_edges
-
 __all__ = ["add_parser"]
 
 
@@ -25,7 +23,9 @@ def add_parser(subparsers: Any) -> None:
         "digraph: switch conditions on their edges, catch edges dashed, the start marked.",
     )
     parser.add_argument("flow", metavar="FLOW.yaml", help="the flow file")
-    parser.add_argument("--format", choices=FORMATS, default="mermaid", help="default: mermaid")
+    parser.add_argument(
+        "--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid"
+    )
     parser.add_argument(
         "--trace-file",
         metavar="RUN.jsonl",
@@ -55,7 +55,9 @@ def _records(parser: argparse.ArgumentParser, path: str) -> list[dict[str, objec
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from direktiv_sdk.flow.loader import load_workflow  # noqa: PLC0415 - only this command
+    # Imported here: loading flows costs every other command's start-up.
+    from direktiv_sdk.flow.graph import render, taken_edges  # noqa: PLC0415
+    from direktiv_sdk.flow.loader import load_workflow  # noqa: PLC0415
 
     parser: argparse.ArgumentParser = args.parser
     taken = taken_edges(_records(parser, args.trace_file)) if args.trace_file else set()

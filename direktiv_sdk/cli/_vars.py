@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 from typing import IO
 
@@ -143,7 +142,8 @@ def _get(args: argparse.Namespace) -> int:
         if reader is None:
             return _missing(ref)
         with reader:
-            shutil.copyfileobj(reader, sys.stdout.buffer, CHUNK_SIZE)
+            while chunk := reader.read(CHUNK_SIZE):
+                sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
     return 0
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import io
-import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -239,6 +238,8 @@ class VariableStore(ABC):
                     return self._set(ref, _check_data(new), mime, True, None)
                 return self._set(ref, _check_data(new), mime, False, current.version)
             except PreconditionFailedError:
+                import random  # noqa: PLC0415 - only contended updates need it (start-up)
+
                 # Back off with jitter so contending writers spread out; bounded by max_attempts.
                 time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
         raise PreconditionFailedError(ref, f"update() lost to other writers {max_attempts} times")
