@@ -258,3 +258,46 @@ def test_virtual_clock_lets_delays_and_timeouts_pass_without_waiting(project: Pa
     delays = [r for r in states if r.get("event") == "state"]
     assert delays[0]["finished"] - delays[0]["started"] == 3600
     assert delays[1]["finished"] - delays[0]["started"] == 7200
+
+
+WEB_APPS = """\
+import json
+
+def wsgi(environ, start_response):
+    body = json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"wsgi": body["n"] + 1}).encode()]
+
+async def asgi(scope, receive, send):
+    message = await receive()
+    body = json.loads(message["body"])
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": json.dumps({"asgi": body["n"] * 2}).encode()})
+"""
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"), [("web.py:wsgi", {"wsgi": 2}), ("web:asgi", {"asgi": 2})]
+)
+def test_wsgi_and_asgi_apps_run_in_process(
+    project: Path, spec: str, expected: dict[str, int]
+) -> None:
+    (project / "web.py").write_text(WEB_APPS, encoding="utf-8")
+    flow = project / "web.yaml"
+    flow.write_text(
+        "functions: [{id: app, type: knative-workflow, image: x}]\n"
+        "states:\n- {id: a, type: action, action: {function: app, input: {n: 1}}}\n",
+        encoding="utf-8",
+    )
+    done = _run(project, "web.yaml", "--store", "memory://", "--function", f"app={spec}")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["return"] == expected
+
+
+def test_a_target_that_does_not_resolve_is_a_usage_error(project: Path) -> None:
+    done = _run(project, "flow.yaml", "--store", "memory://", "--function", "shout=app:nope")
+    assert done.returncode == 2
+    assert done.stderr == (
+        "direktiv-sdk: error: cannot call function 'shout' through 'app:nope': "
+        "'app' has no attribute 'nope'\n"
+    )
