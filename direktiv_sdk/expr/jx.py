@@ -87,6 +87,7 @@ class TemplateProblem:
     code: str
     message: str
 
+
 IN_PROCESS_LIMIT: Final = 64 << 20
 """A cheap program runs in-process while its growth bound times its input stays below this."""
 
