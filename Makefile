@@ -34,16 +34,20 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The user's page demo: the counter flow, three runs on the default store (file://./.direktiv).
+# The user's page demo: the counter flow, three runs, printing 1, 2, 3 - every time: the demo
+# has its own store (DEMO_STORE) and forgets the counter before the first run.
+DEMO_STORE ?= file://./.direktiv-demo
 demo: $(STAMP)
+	@$(BIN)/direktiv-sdk vars clear --workflow /counter.yaml --store '$(DEMO_STORE)' --create \
+		2>/dev/null || { echo "cannot reset the demo store $(DEMO_STORE)" >&2; exit 1; }
 	@for run in 1 2 3; do \
-		$(BIN)/direktiv-sdk run examples/counter.yaml \
+		$(BIN)/direktiv-sdk run examples/counter.yaml --store '$(DEMO_STORE)' \
 			| $(BIN)/python -c 'import json, sys; print(json.load(sys.stdin)["var"]["x"])' \
 			|| exit 1; \
 	done
 
 demo-reset:
-	rm -rf .direktiv
+	rm -rf .direktiv .direktiv-demo
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.store
@@ -51,6 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.interpreter
 	$(BIN)/python -m bench.harness
 	$(BIN)/python -m bench.events
+	$(BIN)/python -m bench.cli
 
 clean:
-	rm -rf $(VENV) .direktiv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .direktiv .direktiv-demo .pytest_cache .mypy_cache .ruff_cache

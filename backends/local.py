@@ -18,6 +18,7 @@ import errno
 import os
 import stat
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Final, get_args
 
 from typing_extensions import override
@@ -48,7 +49,7 @@ from backends._local_files import (
     temp_name,
     write_all,
 )
-from direktiv_sdk.errors import InvalidStoreURLError, StoreError
+from direktiv_sdk.errors import InvalidStoreURLError, StoreError, StoreNotFoundError
 from direktiv_sdk.store import (
     Owner,
     Variable,
@@ -61,14 +62,64 @@ from direktiv_sdk.store import (
     validate_key,
 )
 
-__all__ = ["MARKER_NAME", "LocalStore"]
+__all__ = ["MARKER_NAME", "LocalStore", "local_path"]
 
-_OPTIONS: Final = ("fsync", "metadata")
+_OPTIONS: Final = ("create", "fsync", "metadata")
 _MODES: Final = ("auto", *get_args(MetadataMode))
 _READ_RETRIES: Final = 100
 _SWEPT_LIMIT: Final = 4096
 _O_TMPFILE: Final = getattr(os, "O_TMPFILE", 0)
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def _subfolders(folder: str) -> builtins.list[str]:
+    try:
+        with os.scandir(folder) as entries:
+            return [e.name for e in entries if not e.name.startswith(".") and e.is_dir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _owner_folders(root: str) -> Iterator[tuple[str, ...]]:
+    """Yield the segments of every folder below ``root`` that may be an owner's."""
+    for namespace in _subfolders(root):
+        base = os.path.join(root, namespace)
+        for scope in _subfolders(base):
+            if scope == "namespace":
+                yield (namespace, scope)
+            elif scope in ("workflow", "instance"):
+                for name in _subfolders(os.path.join(base, scope)):
+                    yield (namespace, scope, name)
+
+
+def local_path(url: str) -> str:
+    """Return the folder a ``file://`` URL names, or raise :class:`InvalidStoreURLError`.
+
+    ``file:///abs`` and ``file://localhost/abs`` (RFC 8089) are absolute; anything else after
+    ``file://`` is a path relative to the working directory (``./x``, ``x/y``, ``~/x``). User,
+    password, query and fragment have no meaning for a folder and are refused.
+    """
+    scheme, _, path = url.partition("://")
+    if scheme.lower() != "file":
+        raise InvalidStoreURLError(url, "a local store URL starts with file://")
+    if "\x00" in path:
+        raise InvalidStoreURLError(url, "a path cannot contain a NUL character; remove it")
+    if "?" in path or "#" in path:
+        raise InvalidStoreURLError(
+            url, "a query or fragment is not part of a folder name; pass options to open_store"
+        )
+    authority = path.split("/", 1)[0]
+    if "@" in authority:
+        raise InvalidStoreURLError(
+            url, "a file URL has no user or password: write file:///path or file://./path"
+        )
+    if authority.lower() == "localhost":
+        path = "/" + path.split("/", 1)[1] if "/" in path else ""
+    if not path:
+        raise InvalidStoreURLError(
+            url, "a local store URL needs a path, like file://./.direktiv or file:///abs/path"
+        )
+    return path
 
 
 class LocalStore(VariableStore):
@@ -77,13 +128,23 @@ class LocalStore(VariableStore):
     use_o_tmpfile: ClassVar[bool] = bool(_O_TMPFILE)
     """Write through anonymous ``O_TMPFILE`` files (Linux); else through named temp files."""
 
+    url_options: ClassVar[Mapping[str, type]] = {"create": bool, "fsync": bool, "metadata": str}
+    """Options a URL query may set: ``file://./x?metadata=sidecar&fsync=true``."""
+
     def __init__(
-        self, root: str | os.PathLike[str], *, fsync: bool = False, metadata: str = "auto"
+        self,
+        root: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        metadata: str = "auto",
+        create: bool = True,
     ) -> None:
         """Open (creating if needed) the store under ``root``.
 
         Args:
             root: The store's folder.
+            create: Create the store if it does not exist; ``False`` raises
+                :class:`~direktiv_sdk.errors.StoreNotFoundError` instead (read-only commands).
             fsync: Flush every write to disk before it counts as done (slow; off by default).
             metadata: ``"xattr"``, ``"sidecar"`` or ``"auto"`` (xattr where the filesystem
                 supports it). An existing store keeps the mode it was created with.
@@ -93,12 +154,18 @@ class LocalStore(VariableStore):
             raise InvalidStoreURLError(
                 self.url, f"option 'fsync' must be True or False, not {fsync!r}"
             )
+        if not isinstance(create, bool):
+            raise InvalidStoreURLError(
+                self.url, f"option 'create' must be True or False, not {create!r}"
+            )
         if metadata not in _MODES:
             raise InvalidStoreURLError(
                 self.url, f"option 'metadata' must be one of {', '.join(_MODES)}, not {metadata!r}"
             )
         self.root = os.path.abspath(os.path.expanduser(os.fspath(root)))
         self.fsync = fsync
+        if not create and not os.path.isfile(os.path.join(self.root, MARKER_NAME)):
+            raise StoreNotFoundError(self.root)
         try:
             self.metadata: MetadataMode = resolve_mode(self.url, self.root, metadata)
         except OSError as exc:
@@ -109,16 +176,12 @@ class LocalStore(VariableStore):
 
     @classmethod
     def from_url(cls, url: str, /, **options: object) -> LocalStore:
-        """Open ``file://PATH`` (``file://./rel``, ``file:///abs``); options: fsync, metadata."""
+        """Open ``file://PATH`` (``file://./rel``, ``file:///abs``, ``file://localhost/abs``).
+
+        Options: create, fsync, metadata.
+        """
         check_options(url, options, _OPTIONS)
-        scheme, _, path = url.partition("://")
-        if scheme.lower() != "file":
-            raise InvalidStoreURLError(url, "a local store URL starts with file://")
-        if not path:
-            raise InvalidStoreURLError(
-                url, "a local store URL needs a path, like file://./.direktiv or file:///abs/path"
-            )
-        store = cls(path, **options)  # type: ignore[arg-type]
+        store = cls(local_path(url), **options)  # type: ignore[arg-type]
         store.url = url
         return store
 
@@ -384,6 +447,16 @@ class LocalStore(VariableStore):
                 os.close(dfd)
         except OSError as exc:
             raise translate_os_error(ref, exc) from exc
+
+    @override
+    def _owners(self) -> Iterable[Owner]:
+        for segments in _owner_folders(self.root):
+            try:
+                owner = Owner.from_segments(segments)
+            except ValueError:
+                continue  # not an owner's folder (the plugin's _pytest, another tool's files)
+            if self._list(owner):
+                yield owner
 
     @override
     def _list(self, owner: Owner) -> builtins.list[VariableMeta]:

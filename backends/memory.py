@@ -18,10 +18,9 @@ import io
 import itertools
 import re
 import threading
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, ClassVar, Final
 
-from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
 from typing_extensions import override
 
 from backends._common import (
@@ -43,42 +42,21 @@ from direktiv_sdk.store import (
     VariableStore,
 )
 
+if TYPE_CHECKING:
+    from fsspec.implementations.memory import MemoryFile, MemoryFileSystem
+
 __all__ = ["MemoryStore"]
 
 _NAME_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
-
-class _MirrorFileSystem(MemoryFileSystem):  # type: ignore[misc] # fsspec has no type hints
-    """A private MemoryFileSystem whose files are brought up to date whenever it is read."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        self._files: dict[str, MemoryFile] = {}
-        self._sync: Callable[[], None] | None = None
-        super().__init__(*args, **kwargs)
-
-    @property
-    def store(self) -> dict[str, MemoryFile]:
-        """Return the path -> file dict, after applying the writes not mirrored yet."""
-        sync = self._sync
-        if sync is not None:
-            sync()
-        return self._files
-
-    @store.setter
-    def store(self, files: dict[str, MemoryFile]) -> None:
-        self._files = files
-
-    def __setstate__(self, state: dict[str, object]) -> None:
-        # Unpickling assigns every attribute, so ``store`` goes through its setter.
-        for name, value in state.items():
-            setattr(self, name, value)
 
 
 class _State:
     """The data of one memory store: shared by every :class:`MemoryStore` opened on its name."""
 
     def __init__(self) -> None:
-        self.fs = _MirrorFileSystem(global_store=False, skip_instance_cache=True)
+        self._fs: MemoryFileSystem | None = None
+        self.files: dict[str, MemoryFile] = {}
+        """The filesystem's path -> file dict (filled only once someone reads the filesystem)."""
         # owner folder -> key -> Variable. A Variable is immutable, so readers take no lock:
         # one dict lookup always yields a consistent (meta, data) pair.
         self.owners: dict[str, dict[str, Variable]] = {}
@@ -86,20 +64,34 @@ class _State:
         self.versions = itertools.count(1)
         # file path -> the variable now stored there (None: deleted), not yet in the fs files.
         self.unmirrored: dict[str, Variable | None] = {}
-        self.fs._sync = self.mirror
+
+    @property
+    def fs(self) -> MemoryFileSystem:
+        """Return the fsspec view of the data, created on first use (fsspec loads then)."""
+        with self.lock:
+            if self._fs is None:
+                from backends._memory_fs import MirrorFileSystem  # noqa: PLC0415 - start-up
+
+                fs = MirrorFileSystem(global_store=False, skip_instance_cache=True)
+                fs._files = self.files
+                fs._sync = self.mirror
+                self._fs = fs
+            return self._fs
 
     def mirror(self) -> None:
         """Bring the filesystem's files up to date with the variables."""
         if not self.unmirrored:
             return
+        from backends._memory_fs import MemoryFile  # noqa: PLC0415 - loaded with the fs
+
         with self.lock:
-            files = self.fs._files
+            files = self.files
             for path, variable in self.unmirrored.items():
                 if variable is None:
                     files.pop(path, None)
                     continue
                 # BytesIO shares an immutable bytes buffer, so the file costs no copy.
-                file = MemoryFile(self.fs, path, variable.data)
+                file = MemoryFile(self._fs, path, variable.data)
                 file.created = variable.meta.created_at
                 file.modified = variable.meta.updated_at
                 files[path] = file
@@ -134,6 +126,9 @@ def _to_bytes(store: VariableStore, data: VariableData) -> bytes:
 
 class MemoryStore(VariableStore):
     """Variables kept in memory; thread-safe, lost when the process ends."""
+
+    url_options: ClassVar[Mapping[str, type]] = {}
+    """A memory store takes no options."""
 
     def __init__(self, name: str | None = None) -> None:
         """Open the store called ``name`` (shared in this process), or a new private one."""
@@ -174,6 +169,13 @@ class MemoryStore(VariableStore):
         """Forget the named store (open instances keep their data); return whether it existed."""
         with _named_lock:
             return _named.pop(name, None) is not None
+
+    @override
+    def _owners(self) -> Iterable[Owner]:
+        state = self._state
+        with state.lock:
+            prefixes = [prefix for prefix, folder in state.owners.items() if folder]
+        return [Owner.from_segments(tuple(prefix.split("/"))) for prefix in prefixes]
 
     @property
     def fs(self) -> MemoryFileSystem:
@@ -246,7 +248,7 @@ class MemoryStore(VariableStore):
             if not folder:
                 del state.owners[prefix]
             path = f"/{prefix}/{ref.key}"
-            if path in state.fs._files:
+            if path in state.files:
                 state.unmirrored[path] = None
             else:
                 state.unmirrored.pop(path, None)

@@ -19,7 +19,7 @@ import copy
 import io
 import secrets
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -81,6 +81,12 @@ class S3Store(VariableStore):
 
     max_object_size: ClassVar[int] = 5 << 30
     """S3's limit for a single PUT; a larger value is refused before anything is sent."""
+    url_options: ClassVar[Mapping[str, type]] = {
+        "anon": bool,
+        "endpoint_url": str,
+        "region": str,
+    }
+    """Options a URL query may set (credentials stay out of URLs: pass them as arguments)."""
 
     def __init__(
         self,
@@ -374,6 +380,30 @@ class S3Store(VariableStore):
             return True
 
         return self._run("delete", ref, delete)
+
+    @override
+    def _owners(self) -> Iterable[Owner]:
+        base = f"{self.prefix}/" if self.prefix else ""
+
+        async def listing() -> set[Owner]:
+            client = await self._client()
+            found: set[Owner] = set()
+            page_token: dict[str, str] = {}
+            while True:
+                page = await client.list_objects_v2(Bucket=self.bucket, Prefix=base, **page_token)
+                for item in page.get("Contents", ()):
+                    *segments, key = item["Key"][len(base) :].split("/")
+                    try:
+                        validate_key(key)
+                        found.add(Owner.from_segments(tuple(segments)))
+                    except ValueError:
+                        continue  # not a variable: a folder marker, some other tool's object
+                if not page.get("IsTruncated"):
+                    break
+                page_token = {"ContinuationToken": page["NextContinuationToken"]}
+            return found
+
+        return self._run("list owners in", self.url, listing)
 
     @override
     def _list(self, owner: Owner) -> builtins.list[VariableMeta]:

@@ -8,9 +8,12 @@ The tree::
     │   ├── InvalidScopeError           + ValueError: not one of instance, workflow, namespace
     │   ├── InvalidOwnerError           + ValueError: bad namespace, workflow path or instance id
     │   ├── InvalidStoreURLError        + ValueError: unknown scheme, malformed URL, unknown option
+    │   ├── InvalidMimeTypeError        + ValueError: a mime type too long to store
+    │   ├── StoreNotFoundError          a read-only command named a store that does not exist
     │   ├── BackendNotInstalledError    + ImportError: the scheme's optional extra is missing
     │   ├── PreconditionFailedError     a create-only or compare-and-set write lost
     │   └── UnsupportedOperationError   the backend cannot honour a requested condition
+    ├── ConfigError                     + ValueError: [tool.direktiv-sdk] in pyproject.toml is wrong
     ├── WorkflowLoadError               + ValueError: a flow file does not load (file, line, state)
     ├── TemplateSyntaxError             + ValueError: a jq(...)/js(...) template does not compile
     ├── NestingTooDeepError             + ValueError: JSON nested deeper than MAX_DEPTH levels
@@ -50,6 +53,7 @@ __all__ = [
     "BodyTooLargeError",
     "CatchableError",
     "CloudEventError",
+    "ConfigError",
     "DirektivError",
     "FileEntryError",
     "FlowError",
@@ -61,6 +65,7 @@ __all__ = [
     "InternalError",
     "InvalidFileTypeError",
     "InvalidKeyError",
+    "InvalidMimeTypeError",
     "InvalidOwnerError",
     "InvalidScopeError",
     "InvalidStoreURLError",
@@ -75,6 +80,7 @@ __all__ = [
     "SidecarAddressError",
     "SidecarResponseError",
     "StoreError",
+    "StoreNotFoundError",
     "TemplateSyntaxError",
     "UncatchableError",
     "UnsupportedOperationError",
@@ -134,6 +140,27 @@ class InvalidStoreURLError(StoreError, ValueError):
         super().__init__(f"cannot open store {url!r}: {reason}")
 
 
+class InvalidMimeTypeError(StoreError, ValueError):
+    """A mime type is longer than a store keeps (RFC 6838: 127 + '/' + 127, plus parameters)."""
+
+    def __init__(self, mime_type: str, limit: int) -> None:
+        self.mime_type = mime_type
+        self.limit = limit
+        shown = mime_type if len(mime_type) <= 60 else mime_type[:60] + "..."
+        super().__init__(
+            f"mime type {shown!r} is {len(mime_type)} characters long; "
+            f"use at most {limit} (like application/json)"
+        )
+
+
+class StoreNotFoundError(StoreError):
+    """A command that only reads was pointed at a store that does not exist."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        super().__init__(f"no store at {location} (create it with `vars set` or pass --create)")
+
+
 class BackendNotInstalledError(StoreError, ImportError):
     """The backend for a URL scheme needs an optional extra that is not installed."""
 
@@ -162,6 +189,15 @@ class UnsupportedOperationError(StoreError):
 
 
 # --------------------------------------------------------------------------- flows
+
+
+class ConfigError(DirektivError, ValueError):
+    """The project config (``[tool.direktiv-sdk]`` in ``pyproject.toml``) cannot be used."""
+
+    def __init__(self, file: str, reason: str) -> None:
+        self.file = file
+        self.reason = reason
+        super().__init__(f"{file}: [tool.direktiv-sdk]: {reason}")
 
 
 class WorkflowLoadError(DirektivError, ValueError):

@@ -221,7 +221,7 @@ def test_trace(url: str, capsys: pytest.CaptureFixture[str]) -> None:
         "   next:      b\n"
         "-- state b (setter)\n"
         '   input:     {"var":{"x":1}}\n'
-        "   set:       workflow x = 1 (application/json)\n"
+        "   set:       workflow x = 1 (application/json, 1 byte)\n"
         "   next:      (end)\n"
         "-- complete\n"
     )

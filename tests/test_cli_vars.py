@@ -18,6 +18,8 @@ from direktiv_sdk.errors import KEY_RULE
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
+    """Return the URL of an existing, empty store (read-only commands create none)."""
+    open_store(f"file://{tmp_path}/store").close()
     return f"file://{tmp_path}/store"
 
 
@@ -163,7 +165,8 @@ def test_workflow_and_instance_are_exclusive(capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit) as info:
         main(["vars", "list", "--workflow", "/a.yaml", "--instance", "i1"])
     assert info.value.code == 2
-    assert "argument --instance: not allowed with argument --workflow" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "argument --instance/--instance-id: not allowed with argument --workflow/--path" in err
 
 
 def test_default_store_comes_from_the_environment(

@@ -235,7 +235,9 @@ def test_result_of_a_complete_instance(store: VariableStore) -> None:
     assert getter.transform == {"var": {"x": 1}}
     assert (getter.next, getter.writes, getter.error_code) == ("b", (), None)
     assert setter.input is getter.transform
-    assert [tuple(w) for w in setter.writes] == [("workflow", "x", b"1", "application/json")]
+    assert [tuple(w) for w in setter.writes] == [
+        ("workflow", "x", b"1", "application/json", "setter")
+    ]
     assert setter.next == ""
 
 

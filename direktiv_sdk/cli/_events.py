@@ -24,8 +24,12 @@ from direktiv_sdk.errors import CloudEventError, WaitTimeoutError
 from direktiv_sdk.expr.gojson import dumps
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from direktiv_sdk.engine.clock import Clock
     from direktiv_sdk.engine.cloudevent import CloudEvent
     from direktiv_sdk.engine.namespace import Namespace
+    from direktiv_sdk.engine.observe import RunObserver
     from direktiv_sdk.engine.results import InstanceInfo, InstanceResult
 
 __all__ = ["Interrupted", "add_parser", "read_events", "run_flow", "run_in_namespace"]
@@ -206,10 +210,12 @@ def run_flow(
     path: str | None,
     root: str | None,
     instance_id: str | None,
-    functions: dict[str, str],
+    functions: Mapping[str, object],
     secrets: dict[str, str],
     events: list[CloudEvent],
     strict: bool = False,
+    clock: Clock | None = None,
+    observer: RunObserver | None = None,
 ) -> tuple[InstanceResult | None, Interrupted | None]:
     """Run ``flow`` once in a namespace of its tree; return its result and the signal, if any."""
     from direktiv_sdk.engine.interpreter import _locate, load_workflow  # noqa: PLC0415 - jq
@@ -218,7 +224,13 @@ def run_flow(
     workflow = load_workflow(flow, strict=strict)
     workflow_path, tree = _locate(workflow, path, root)
     with Namespace(
-        tree, store=store, namespace=namespace, functions=functions or None, secrets=secrets
+        tree,
+        store=store,
+        namespace=namespace,
+        functions=functions or None,
+        secrets=secrets,
+        clock=clock,
+        observer=observer,
     ) as ns:
         with signals_cancel():
             instance = ns.start_workflow(workflow, workflow_path, raw, instance_id=instance_id)

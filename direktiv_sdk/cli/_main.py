@@ -1,5 +1,5 @@
-"""The ``direktiv-sdk`` command: ``vars`` (store access), ``run`` (the interpreter),
-``lint`` and ``events``.
+"""The ``direktiv-sdk`` command: ``vars``, ``run`` (the interpreter), ``lint``, ``graph``
+and ``events``.
 
 Each subcommand lives in its own private module with ``add_parser(subparsers)`` and a handler
 bound through ``set_defaults(handler=...)``; they are imported here so ``--help`` lists all.
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from direktiv_sdk import __version__
 from direktiv_sdk.cli import _events as _cli_events
+from direktiv_sdk.cli import _graph as _cli_graph
 from direktiv_sdk.cli import _lint as _cli_lint
 from direktiv_sdk.cli import _run as _cli_run
 from direktiv_sdk.cli import _vars as _cli_vars
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_run.add_parser(subparsers)
     _cli_lint.add_parser(subparsers)
     _cli_events.add_parser(subparsers)
+    _cli_graph.add_parser(subparsers)
     return parser
 
 

@@ -3,22 +3,34 @@
 stdout: the instance output as Go-JSON (compact, sorted keys). Exit 0 when the instance
 completed; 1 when it failed, crashed or was cancelled, with ``{"error":{"code":...,
 "message":...}}`` on stderr; 2 when the flow does not load or the arguments are wrong.
-``--trace`` prints one block per state to stderr. ``--event FILE`` delivers CloudEvents once the
-instance waits. Ctrl-C / SIGTERM cancel the instance, print what it did and exit 130 / 143.
+``--trace`` prints each state's block to stderr the moment the state ends. ``--event FILE``
+delivers CloudEvents once the instance waits. Ctrl-C / SIGTERM cancel the instance, print what
+it did and exit 130 / 143.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from direktiv_sdk.cli._events import read_events, run_flow
-from direktiv_sdk.expr.gojson import dumps
+from direktiv_sdk.cli._settings import (
+    NAMESPACE_ENV,
+    PRECEDENCE,
+    project_config,
+    resolve_functions,
+    store_url,
+)
 
 if TYPE_CHECKING:
-    from direktiv_sdk.engine.results import InstanceResult, StateTrace
+    from direktiv_sdk.engine.clock import Clock
+    from direktiv_sdk.engine.observe import RunObserver
+    from direktiv_sdk.engine.results import InstanceResult
+
+__all__ = ["add_parser"]
 
 MAX_INPUT: Final = 128 << 20
 """The largest start input read from ``--input-file`` (Direktiv's 128 MiB request limit)."""
@@ -30,6 +42,7 @@ def add_parser(subparsers: Any) -> None:
         "run",
         help="run a workflow/v1 flow file",
         description="Run one instance of a Direktiv workflow/v1 flow on a local variable store.",
+        epilog=PRECEDENCE,
     )
     parser.add_argument("flow", metavar="FLOW.yaml", help="the flow file")
     source = parser.add_mutually_exclusive_group()
@@ -40,22 +53,39 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--store",
         metavar="URL",
-        help="store URL (default: $DIREKTIV_STORE_URL or file://./.direktiv)",
+        help="store URL, options in the query (default: $DIREKTIV_STORE_URL, the config's "
+        "store, else file://./.direktiv)",
     )
-    parser.add_argument("--namespace", default="default", metavar="NS", help="default: default")
     parser.add_argument(
-        "--path", metavar="/P.yaml", help="workflow path (default: the file's path under --root)"
+        "--namespace",
+        metavar="NS",
+        help=f"namespace (default: ${NAMESPACE_ENV}, the config's namespace, else default)",
+    )
+    parser.add_argument(
+        "--workflow",
+        "--path",
+        dest="path",
+        metavar="/P.yaml",
+        help="workflow path, owner of workflow variables (default: the file's path under "
+        "--root; --path is the old name)",
     )
     parser.add_argument(
         "--root", metavar="DIR", help="namespace file tree (default: the flow file's folder)"
     )
-    parser.add_argument("--instance-id", metavar="ID", help="instance id (default: a new UUID)")
+    parser.add_argument(
+        "--instance",
+        "--instance-id",
+        dest="instance_id",
+        metavar="ID",
+        help="instance id (default: a new UUID; --instance-id is the old name)",
+    )
     parser.add_argument(
         "--function",
         action="append",
         default=[],
-        metavar="ID=URL",
-        help="call knative function ID at URL (repeatable)",
+        metavar="ID=TARGET",
+        help="call function ID through TARGET: an http(s) URL, module:attr or path/app.py:attr "
+        "(a Python function, WSGI or ASGI app, run in-process); repeatable",
     )
     parser.add_argument(
         "--secret",
@@ -64,7 +94,6 @@ def add_parser(subparsers: Any) -> None:
         metavar="NAME=VALUE",
         help="a namespace secret for actions' secrets: lists (repeatable)",
     )
-    parser.add_argument("--trace", action="store_true", help="print each state's work to stderr")
     parser.add_argument(
         "--strict",
         action="store_true",
@@ -77,6 +106,23 @@ def add_parser(subparsers: Any) -> None:
         default=[],
         metavar="FILE",
         help="CloudEvents (JSON object or lines; '-': stdin) to deliver once the flow waits",
+    )
+    parser.add_argument(
+        "--virtual-clock",
+        action="store_true",
+        help="run on a virtual clock: delays, retry back-off and timeouts pass without waiting",
+    )
+    trace = parser.add_argument_group("live trace")
+    trace.add_argument("--trace", action="store_true", help="print each state to stderr as it ends")
+    trace.add_argument(
+        "--trace-format",
+        choices=("text", "json"),
+        help="text blocks (default) or JSON lines, one object per state (implies --trace)",
+    )
+    trace.add_argument(
+        "--trace-file",
+        metavar="PATH",
+        help="write the trace to PATH instead of stderr (implies --trace)",
     )
     parser.set_defaults(handler=_run, parser=parser)
 
@@ -117,35 +163,73 @@ def _input(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bytes |
     return data
 
 
+def _use_color(stream: TextIO) -> bool:
+    """Return whether to colour the text trace: only on a terminal, never with $NO_COLOR."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
+
+
+def _observer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunObserver | None:
+    if not (args.trace or args.trace_format or args.trace_file):
+        return None
+    from direktiv_sdk.engine.tracing import TraceWriter  # noqa: PLC0415 - only when tracing
+
+    stream: TextIO = sys.stderr
+    if args.trace_file:
+        try:
+            stream = open(args.trace_file, "w", encoding="utf-8")  # noqa: SIM115 - closed in _run
+        except OSError as exc:
+            parser.error(f"cannot write --trace-file {args.trace_file!r}: {exc.strerror or exc}")
+    if args.trace_format == "json":
+        return TraceWriter(stream, "json")
+    return TraceWriter(stream, "text", color=_use_color(stream))
+
+
 def _run(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.parser
-    functions = _pairs(parser, args.function, "--function")
-    secrets = _pairs(parser, args.secret, "--secret")
+    config = project_config()
+    functions = resolve_functions(config, _pairs(parser, args.function, "--function"))
+    secrets = {**config.secrets, **_pairs(parser, args.secret, "--secret")}
+    namespace = args.namespace or os.environ.get(NAMESPACE_ENV) or config.namespace or "default"
     raw = _input(parser, args)
     events = read_events(parser, args.event)
-    result, interrupted = run_flow(
-        args.flow,
-        raw=raw,
-        store=args.store,
-        namespace=args.namespace,
-        path=args.path,
-        root=args.root,
-        instance_id=args.instance_id,
-        functions=functions,
-        secrets=secrets,
-        events=events,
-        strict=args.strict,
-    )
+    clock: Clock | None = None
+    if args.virtual_clock:
+        from direktiv_sdk.engine.clock import VirtualClock  # noqa: PLC0415
+
+        clock = VirtualClock()
+    observer = _observer(parser, args)
+    try:
+        result, interrupted = run_flow(
+            args.flow,
+            raw=raw,
+            store=store_url(args.store, config),
+            namespace=namespace,
+            path=args.path,
+            root=args.root,
+            instance_id=args.instance_id,
+            functions=functions,
+            secrets=secrets,
+            events=events,
+            strict=args.strict,
+            clock=clock,
+            observer=observer,
+        )
+    finally:
+        stream = getattr(observer, "stream", None)
+        if stream is not None and stream is not sys.stderr:
+            stream.close()
     if interrupted is not None:
-        # Cancelled by a signal: show what the instance did so far, whatever --trace says.
+        # Cancelled by a signal: show what the instance did so far (the live trace already did).
         sys.stderr.write(f"direktiv-sdk: {interrupted.name}: cancelled the instance\n")
         if result is not None:
-            print_trace(result, sys.stderr)
+            if observer is None:
+                _print_steps(result)
             sys.stderr.write((result.error_json() or "") + "\n")
         return interrupted.code
     assert result is not None
-    if args.trace:
-        print_trace(result, sys.stderr)
     if result.ok:
         sys.stdout.write((result.output_json or "null") + "\n")
         return 0
@@ -153,47 +237,10 @@ def _run(args: argparse.Namespace) -> int:
     return 1
 
 
-def _short(value: object, limit: int = 2000) -> str:
-    text = dumps(value)  # type: ignore[arg-type]
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+def _print_steps(result: InstanceResult) -> None:
+    """Write the trace blocks of ``result``'s states to stderr."""
+    from direktiv_sdk.engine.tracing import state_block  # noqa: PLC0415 - only when interrupted
 
-
-def _block(step: StateTrace, out: TextIO, indent: str) -> None:
-    out.write(f"{indent}-- state {step.state} ({step.type})\n")
-    out.write(f"{indent}   input:     {_short(step.input)}\n")
-    for line in step.logs:
-        out.write(f"{indent}   log:       {line}\n")
-    if step.var is not None:
-        out.write(f"{indent}   var:       {_short(step.var)}\n")
-    for write in step.writes:
-        if write.data is None:
-            out.write(f"{indent}   delete:    {write.scope} {write.key}\n")
-        else:
-            shown = write.data.decode("utf-8", "replace")
-            if len(shown) > 200:
-                shown = shown[:200] + f"... ({len(write.data)} bytes)"
-            mime = write.mime_type or '""'
-            out.write(f"{indent}   set:       {write.scope} {write.key} = {shown} ({mime})\n")
-    if step.transform is not None:
-        out.write(f"{indent}   transform: {_short(step.transform)}\n")
-    if step.error_code is not None:
-        how = "caught" if step.caught else "not caught"
-        out.write(f"{indent}   error:     {step.error_code}: {step.error_message} ({how})\n")
-    out.write(f"{indent}   next:      {step.next or '(end)'}\n")
-
-
-def print_trace(result: InstanceResult, out: TextIO, indent: str = "") -> None:
-    """Write a readable block per state of ``result`` (and its subflows) to ``out``."""
-    out.write(f"{indent}instance {result.instance_id} {result.path} ({result.namespace})\n")
     for step in result.trace:
-        _block(step, out, indent)
-    if sum(len(step.logs) for step in result.trace) != len(result.logs):
-        # Some lines belong to no state (a crash outside one): show the whole log once.
-        for line in result.logs:
-            out.write(f"{indent}   log:       {line}\n")
-    for child in result.children:
-        print_trace(child, out, indent + "    ")
-    end = result.status
-    if result.error_code:
-        end += f": {result.error_code}: {result.error_message}"
-    out.write(f"{indent}-- {end}\n")
+        for line in state_block(step):
+            sys.stderr.write(line + "\n")

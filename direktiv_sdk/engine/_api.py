@@ -7,7 +7,7 @@ the table in :mod:`direktiv_sdk.engine.states`; the logic sees its instance only
 
 from __future__ import annotations
 
-import uuid
+import os
 from typing import TYPE_CHECKING, Final, Protocol, TypeAlias
 
 from direktiv_sdk.engine.results import StateTrace
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from direktiv_sdk.engine.cloudevent import CloudEvent
     from direktiv_sdk.engine.functions import FunctionRunner
     from direktiv_sdk.engine.listeners import EventFilter
-    from direktiv_sdk.engine.results import InstanceResult, VariableWrite
+    from direktiv_sdk.engine.results import CallTrace, InstanceResult, VariableWrite
     from direktiv_sdk.errors import FlowError
     from direktiv_sdk.expr.gojson import JSON, JSONObject
     from direktiv_sdk.expr.jx import Template
@@ -53,8 +53,14 @@ SOFT_MESSAGE: Final = "operation timed out"
 
 
 def new_id() -> str:
-    """Return a new random UUID v4 string (instance and action ids)."""
-    return str(uuid.uuid4())
+    """Return a new random UUID v4 string (instance and action ids).
+
+    Built from ``os.urandom`` like ``uuid.uuid4``: importing :mod:`uuid` loads :mod:`platform`,
+    which costs a CLI run more than the rest of a small flow.
+    """
+    h = os.urandom(16).hex()
+    variant = "89ab"[int(h[16], 16) & 3]  # RFC 4122: the variant bits are 10xx
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{h[20:]}"
 
 
 def roundtrip(value: JSON) -> JSON:
@@ -196,7 +202,7 @@ class InstanceView(Protocol):
 class Record:
     """What a state did, gathered while it runs (cheap: references only)."""
 
-    __slots__ = ("first_log", "started", "transform", "var", "writes")
+    __slots__ = ("branch", "calls", "first_log", "started", "transform", "var", "writes")
 
     def __init__(self, first_log: int) -> None:
         self.first_log = first_log
@@ -205,6 +211,10 @@ class Record:
         self.var: JSONObject | None = None
         self.writes: tuple[VariableWrite, ...] = ()
         self.transform: JSONObject | None = None
+        self.calls: list[CallTrace] = []
+        """Function calls, appended as they end (branches append from their threads)."""
+        self.branch = ""
+        """The way out taken (see :attr:`StateTrace.branch`)."""
 
     def finish(  # noqa: PLR0917 - every part of the trace record
         self,
@@ -214,20 +224,29 @@ class Record:
         error: FlowError | None,
         logs: list[str],
         caught: bool,
+        finished: float,
     ) -> StateTrace:
         """Return the trace record of ``state``, which ended with ``error`` (``None``: fine)."""
+        calls = tuple(self.calls) if self.calls else ()
+        writes = self.writes
+        if calls:
+            writes = writes + tuple(w for call in calls for w in call.writes)
         return StateTrace(
             state.id,
             state.type,
             entry,
             self.var,
-            self.writes,
+            writes,
             self.transform,
             next_id,
             None if error is None else error.code,
             None if error is None else error.message,
             caught,
             tuple(logs[self.first_log :]) if len(logs) > self.first_log else (),
+            calls,
+            self.branch,
+            self.started or finished,
+            finished,
         )
 
 

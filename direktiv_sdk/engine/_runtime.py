@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 
 from direktiv_sdk.engine._api import SHORT_DEADLINE, SOFT_CODE, SOFT_MESSAGE, Record, new_id
 from direktiv_sdk.engine.clock import Clock, _reset_current, _set_current
+from direktiv_sdk.engine.observe import ObservedInstance
 from direktiv_sdk.engine.results import InstanceResult, StateTrace
 from direktiv_sdk.engine.states import LOGIC
 from direktiv_sdk.errors import (
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
     from direktiv_sdk.engine._api import EventHub, StateLogic
     from direktiv_sdk.engine.functions import FunctionRunner
+    from direktiv_sdk.engine.observe import RunObserver
     from direktiv_sdk.expr.gojson import JSONObject
     from direktiv_sdk.flow.model import State, Workflow
 
@@ -95,6 +97,7 @@ class Engine:
         "lock",
         "namespace",
         "namespace_owner",
+        "observer",
         "root",
         "runners",
         "secrets",
@@ -111,6 +114,7 @@ class Engine:
         secrets: Mapping[str, str],
         namespace_owner: Owner,
         load_flow: FlowLoader,
+        observer: RunObserver | None = None,
     ) -> None:
         """Hold the settings of one run; :attr:`workflows` starts empty."""
         self.store = store
@@ -120,6 +124,8 @@ class Engine:
         self.secrets = secrets
         self.namespace_owner = namespace_owner
         self.load_flow = load_flow
+        self.observer = observer
+        """Told about every instance and state of the run (``None``: nobody listens)."""
         self.workflows: dict[str, Workflow] = {}
         """Flows loaded for subflow calls, by workflow path (the top-level flow included)."""
         self.lock = threading.Lock()
@@ -161,12 +167,14 @@ class Instance:
         "error",
         "event_hops",
         "hard",
+        "info",
         "instance_id",
         "iterator",
         "logs",
         "metadata",
         "parent",
         "parent_deadline",
+        "parent_id",
         "path",
         "soft",
         "soft_fired",
@@ -187,6 +195,7 @@ class Instance:
         parent_deadline: float | None = None,
         cancel: threading.Event | None = None,
         workflow_owner: Owner | None = None,
+        parent_id: str | None = None,
     ) -> None:
         """Prepare an instance of ``workflow``; :meth:`run` runs it.
 
@@ -215,6 +224,9 @@ class Instance:
         self.cancelled: tuple[str, str] | None = None
         """(code, message) once the instance was cancelled (set by the namespace session)."""
         self.event_hops = 0
+        self.parent_id = parent_id
+        self.info: ObservedInstance | None = None
+        """Who this instance is, for the run's observer (set by :meth:`run` when there is one)."""
         self._owners: dict[str, Owner] = {"namespace": engine.namespace_owner}
         if workflow_owner is not None:
             self._owners["workflow"] = workflow_owner
@@ -325,6 +337,7 @@ class Instance:
             depth=self.depth + 1,
             parent_deadline=min(deadline, self.time_limit()) if attached else None,
             cancel=cancel if attached else None,
+            parent_id=self.instance_id,
         )
         child.parent = self if attached else None
         child.event_hops = self.event_hops
@@ -344,6 +357,12 @@ class Instance:
         """
         token = _set_current(self.clock)
         status, code, message, output = "complete", None, None, None
+        observer = self.engine.observer
+        if observer is not None:
+            self.info = ObservedInstance(
+                self.instance_id, self.path, self.engine.namespace, self.depth, self.parent_id
+            )
+            observer.instance_started(self.info, self.workflow)
         try:
             start = self.workflow.start
             if start is not None and start.is_event_start and not by_event:
@@ -374,9 +393,18 @@ class Instance:
             namespace=self.engine.namespace,
             path=self.path,
         )
+        if observer is not None and self.info is not None:
+            observer.instance_finished(self.info, self.workflow, result)
         if self.engine.hub is not None:
             self.engine.hub.ended(self, result)
         return result
+
+    def _end_state(self, step: StateTrace) -> None:
+        """Keep the trace record of a state and tell the observer, if any."""
+        self.trace.append(step)
+        observer = self.engine.observer
+        if observer is not None and self.info is not None:
+            observer.state_finished(self.info, step)
 
     def _loop(self, logic: Mapping[str, StateLogic]) -> None:
         states = self.workflow.state_map
@@ -430,31 +458,35 @@ class Instance:
             if reason is not None:
                 # Cancelled while the state ran (a killed expression, say): the cancel wins.
                 cancel = UncatchableError(*reason)
-                self.trace.append(record.finish(state, entry, "", cancel, logs, False))
+                now = self.clock.now()
+                self._end_state(record.finish(state, entry, "", cancel, logs, False, now))
                 raise cancel from exc
             self.data = {**self.data, "error": {"code": exc.code, "msg": exc.message}}
-            for catch in state.catch:
+            for index, catch in enumerate(state.catch):
                 if catch.matches(exc.code):
-                    trace = record.finish(state, entry, catch.transition, exc, logs, True)
-                    self.trace.append(trace)
+                    record.branch = f"catch:{index}"
+                    now = self.clock.now()
+                    self._end_state(
+                        record.finish(state, entry, catch.transition, exc, logs, True, now)
+                    )
                     return catch.transition
-            self.trace.append(record.finish(state, entry, "", exc, logs, False))
+            self._end_state(record.finish(state, entry, "", exc, logs, False, self.clock.now()))
             raise
         except FlowError as exc:
-            self.trace.append(record.finish(state, entry, "", exc, logs, False))
+            self._end_state(record.finish(state, entry, "", exc, logs, False, self.clock.now()))
             raise
         except FunctionNotMappedError:
             raise  # a configuration error of the run, not of the flow: the caller gets it
         except StoreError as exc:
             crash = InternalError(f"store error: {exc}")
-            self.trace.append(record.finish(state, entry, "", crash, logs, False))
+            self._end_state(record.finish(state, entry, "", crash, logs, False, self.clock.now()))
             raise crash from exc
         except Exception as exc:  # a bug or a runner that broke its contract: crash, keep the cause
             crash = InternalError(f"{type(exc).__name__}: {exc}")
             logs.append("".join(traceback.format_exception(exc)).rstrip())
-            self.trace.append(record.finish(state, entry, "", crash, logs, False))
+            self._end_state(record.finish(state, entry, "", crash, logs, False, self.clock.now()))
             raise crash from exc
-        self.trace.append(record.finish(state, entry, next_id, None, logs, False))
+        self._end_state(record.finish(state, entry, next_id, None, logs, False, self.clock.now()))
         return next_id
 
     def _log_state(self, state: State, entry: JSONObject) -> None:

@@ -17,15 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Final
 
-from cloudevents.core.bindings.http import HTTPMessage, from_http
-from cloudevents.core.exceptions import BaseCloudEventException, CloudEventValidationError
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent as SdkEvent
-
 from direktiv_sdk.errors import CloudEventError
 from direktiv_sdk.expr import gojson
 
 if TYPE_CHECKING:
+    from cloudevents.core.exceptions import BaseCloudEventException, CloudEventValidationError
+
     from direktiv_sdk.expr.gojson import JSON, JSONObject
 
 __all__ = ["CloudEvent", "is_json_type", "parse_event", "parse_events", "parse_http_event"]
@@ -173,6 +170,11 @@ def parse_http_event(headers: Mapping[str, str], body: bytes) -> CloudEvent:
     for name in REQUIRED:
         if f"ce-{name}" not in lowered:
             raise _fail(name, f"missing required attribute {name!r} (header ce-{name})")
+    # The SDK loads on the first event: a run without events never imports it (CLI start-up).
+    from cloudevents.core.bindings.http import HTTPMessage, from_http  # noqa: PLC0415
+    from cloudevents.core.exceptions import CloudEventValidationError  # noqa: PLC0415
+    from cloudevents.core.formats.json import JSONFormat  # noqa: PLC0415
+
     try:
         sdk_event = from_http(HTTPMessage(headers=dict(lowered), body=body), JSONFormat())
     except CloudEventValidationError as exc:
@@ -222,6 +224,10 @@ def _validated(
         if name not in REQUIRED and name not in _OPTIONAL and not _scalar(value):
             raise _fail(name, f"extension attribute {name!r} must be a string, number or bool")
         sdk_attributes[name] = value
+    # The SDK loads on the first event: a run without events never imports it (CLI start-up).
+    from cloudevents.core.exceptions import CloudEventValidationError  # noqa: PLC0415
+    from cloudevents.core.v1.event import CloudEvent as SdkEvent  # noqa: PLC0415
+
     try:
         SdkEvent(sdk_attributes, None)
     except CloudEventValidationError as exc:

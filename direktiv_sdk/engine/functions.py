@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
+from direktiv_sdk.engine.results import FileInfo, VariableWrite
 from direktiv_sdk.errors import BackendNotInstalledError
 from direktiv_sdk.flow.model import FILE_SCOPES, FILE_TYPES, FunctionFile
 
@@ -72,6 +73,10 @@ class FunctionOutcome:
     error_message: str = ""
     crash: str = ""
     """A sidecar-side failure: the instance crashes (uncatchable) with this message."""
+    files: tuple[FileInfo, ...] = ()
+    """The ``files:`` entries written into the temp dir (for the trace)."""
+    writes: tuple[VariableWrite, ...] = ()
+    """The variables the function set through ``/var`` and ``out/`` (for the trace)."""
 
 
 @runtime_checkable

@@ -28,6 +28,7 @@ from direktiv_sdk.store import Owner, VariableStore
 from direktiv_sdk.store.registry import open_store
 
 if TYPE_CHECKING:
+    from direktiv_sdk.engine.observe import RunObserver
     from direktiv_sdk.expr.jx import JqCache
 
 __all__ = [
@@ -72,6 +73,7 @@ class Workflow(model.Workflow):
         functions: Mapping[str, object] | None = None,
         clock: Clock | None = None,
         secrets: Mapping[str, str] | None = None,
+        observer: RunObserver | None = None,
     ) -> InstanceResult:
         """Run one instance of this flow (see :func:`run_workflow`)."""
         return run_workflow(
@@ -85,6 +87,7 @@ class Workflow(model.Workflow):
             functions=functions,
             clock=clock,
             secrets=secrets,
+            observer=observer,
         )
 
 
@@ -179,6 +182,7 @@ def run_workflow(
     clock: Clock | None = None,
     secrets: Mapping[str, str] | None = None,
     strict: bool = False,
+    observer: RunObserver | None = None,
 ) -> InstanceResult:
     """Run one instance of ``flow`` to its end and return what happened.
 
@@ -205,6 +209,9 @@ def run_workflow(
         secrets: namespace secrets for actions' ``secrets:`` lists.
         strict: load ``flow`` (a path or text) refusing what ``direktiv-sdk lint`` calls an
             error, not only what Direktiv refuses.
+        observer: told when each instance (subflows too) starts and ends and when each of its
+            states ends, e.g. a :class:`~direktiv_sdk.engine.tracing.TraceWriter` for a live
+            trace; ``None`` costs nothing.
 
     Raises:
         WorkflowLoadError: the flow does not load.
@@ -238,6 +245,7 @@ def run_workflow(
             dict(secrets) if secrets else {},
             namespace_owner,
             _load_child,
+            observer,
         )
         engine.workflows[path] = workflow
         session = Session(engine, clock or SystemClock())

@@ -34,6 +34,7 @@ from direktiv_sdk.store import Owner, VariableStore
 from direktiv_sdk.store.registry import open_store
 
 if TYPE_CHECKING:
+    from direktiv_sdk.engine.observe import RunObserver
     from direktiv_sdk.expr.gojson import JSON
 
 __all__ = ["CloudEvent", "InstanceInfo", "Namespace", "parse_event", "parse_http_event"]
@@ -56,6 +57,8 @@ class Namespace:
         clock: the clock (default: :class:`SystemClock`). On a
             :class:`~direktiv_sdk.engine.clock.VirtualClock` instances take turns and
             :meth:`wait` jumps the clock to the next deadline when nothing else can run.
+        observer: told when each instance starts and ends and when each of its states ends
+            (live traces, workflow coverage; see :mod:`direktiv_sdk.engine.observe`).
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class Namespace:
         functions: Mapping[str, object] | None = None,
         secrets: Mapping[str, str] | None = None,
         clock: Clock | None = None,
+        observer: RunObserver | None = None,
     ) -> None:
         """Open the session (flows are read when they are started or an event arrives)."""
         self.root = Path(root) if root is not None else Path.cwd()
@@ -83,6 +87,7 @@ class Namespace:
             dict(secrets) if secrets else {},
             owner,
             _load_child,
+            observer,
         )
         self.clock = clock or SystemClock()
         self._session = Session(engine, self.clock)

@@ -14,18 +14,61 @@ from direktiv_sdk.expr.gojson import dumps
 if TYPE_CHECKING:
     from direktiv_sdk.expr.gojson import JSON, JSONObject
 
-__all__ = ["STATUSES", "InstanceInfo", "InstanceResult", "StateTrace", "VariableWrite"]
+__all__ = [
+    "STATUSES",
+    "CallTrace",
+    "FileInfo",
+    "InstanceInfo",
+    "InstanceResult",
+    "StateTrace",
+    "VariableWrite",
+]
 
 STATUSES: Final = ("complete", "failed", "crashed", "cancelled")
 
 
 class VariableWrite(NamedTuple):
-    """One variable a setter wrote (``data`` is ``None`` when it deleted the variable)."""
+    """One variable a state wrote (``data`` is ``None`` when it deleted the variable)."""
 
     scope: str
     key: str
     data: bytes | None
     mime_type: str
+    via: str = "setter"
+    """``setter``, ``var`` (a function's ``POST /var``) or ``out`` (a file in its ``out/``)."""
+
+
+class FileInfo(NamedTuple):
+    """One ``files:`` entry as it was written into a function's temp dir."""
+
+    name: str
+    """The name in the temp dir."""
+    type: str
+    """``plain`` (also for ``""``), ``base64``, ``tar`` or ``tar.gz``."""
+    size: int
+    """The bytes read from its source (before base64 decoding or unpacking)."""
+
+
+class CallTrace(NamedTuple):
+    """One attempt of an action to call its function (or subflow)."""
+
+    function: str
+    """The function id."""
+    target: str
+    """What was called: the runner's description, or the subflow's path."""
+    attempt: int
+    """1 for the first call, 2 for the first retry, and so on."""
+    input: JSON
+    """The input sent (the evaluated ``input``, or the data)."""
+    files: tuple[FileInfo, ...] = ()
+    output: JSON | None = None
+    """The response as ``.return`` holds it (``None`` after an error)."""
+    error_code: str | None = None
+    error_message: str | None = None
+    writes: tuple[VariableWrite, ...] = ()
+    """Variables the function set through ``/var`` and ``out/``, in order."""
+    retry_wait: float | None = None
+    """Seconds waited before the next attempt (``None``: no retry followed)."""
 
 
 class StateTrace(NamedTuple):
@@ -51,6 +94,15 @@ class StateTrace(NamedTuple):
     """Whether a ``catch`` entry handled the error."""
     logs: tuple[str, ...] = ()
     """Instance log lines written while the state ran."""
+    calls: tuple[CallTrace, ...] = ()
+    """The function calls of an action, foreach or parallel state, in the order they ended."""
+    branch: str = ""
+    """Which way out was taken: ``condition:N`` or ``default`` (a switch), ``catch:N`` (the
+    N-th catch entry), ``""`` (the plain transition, or none)."""
+    started: float = 0.0
+    """The clock's time (seconds since the epoch) when the state started."""
+    finished: float = 0.0
+    """The clock's time when the state ended."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

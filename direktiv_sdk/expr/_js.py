@@ -17,7 +17,6 @@ import atexit
 import json
 import re
 import threading
-from importlib import resources
 from typing import TYPE_CHECKING, Final
 
 from direktiv_sdk.errors import CatchableError
@@ -104,6 +103,9 @@ class JsEngine:
 
             racer = MiniRacer()
             racer.set_hard_memory_limit(self.memory_limit)
+            # Imported here: importlib.resources costs every CLI start, js() or not.
+            from importlib import resources  # noqa: PLC0415
+
             racer.eval(resources.files(__package__).joinpath("_js_prelude.js").read_text())
             self._racer = racer
             self._ids.clear()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from jsonschema import exceptions, validators
-
 from direktiv_sdk.expr.gojson import dumps
 from direktiv_sdk.flow._decode import Fields
 from direktiv_sdk.flow._load_actions import ActionBuilder
@@ -118,6 +116,9 @@ class StateBuilder(ActionBuilder):
             if schema is None:
                 f.fail("schema required", f.line_of("schema"))
             f.fail(f"invalid schema: {dumps(schema)} is not a JSON Schema", f.line_of("schema"))
+        # jsonschema takes longer to import than the rest of a small run: only validate needs it.
+        from jsonschema import exceptions, validators  # noqa: PLC0415
+
         cls = validators.validator_for(schema, default=validators.Draft7Validator)
         try:
             cls.check_schema(schema)  # type: ignore[arg-type]

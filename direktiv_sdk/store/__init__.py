@@ -6,7 +6,13 @@ Everything here is plain data and one ABC; :mod:`direktiv_sdk.store.registry` tu
 
 from __future__ import annotations
 
-from direktiv_sdk.store._contract import VariableReader, VariableStore, translate_os_error
+from direktiv_sdk.store._contract import (
+    MAX_MIME_TYPE,
+    VariableReader,
+    VariableStore,
+    check_mime_type,
+    translate_os_error,
+)
 from direktiv_sdk.store._model import (
     CHUNK_SIZE,
     KEY_PATTERN,
@@ -23,6 +29,7 @@ from direktiv_sdk.store._model import (
 __all__ = [
     "CHUNK_SIZE",
     "KEY_PATTERN",
+    "MAX_MIME_TYPE",
     "Owner",
     "Scope",
     "Variable",
@@ -31,6 +38,7 @@ __all__ = [
     "VariableReader",
     "VariableRef",
     "VariableStore",
+    "check_mime_type",
     "format_timestamp",
     "translate_os_error",
     "validate_key",

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import builtins
 import io
-import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, ClassVar, final
+from typing import IO, TYPE_CHECKING, ClassVar, Final, final
 
 from direktiv_sdk.errors import (
+    InvalidMimeTypeError,
     PreconditionFailedError,
     StoreError,
     UnsupportedOperationError,
@@ -33,7 +33,13 @@ if TYPE_CHECKING:
     from types import TracebackType
     from typing import Self
 
-__all__ = ["VariableReader", "VariableStore", "translate_os_error"]
+__all__ = [
+    "MAX_MIME_TYPE",
+    "VariableReader",
+    "VariableStore",
+    "check_mime_type",
+    "translate_os_error",
+]
 
 
 class VariableReader(io.RawIOBase):
@@ -87,6 +93,19 @@ def _check_version(if_version: object) -> None:
         raise TypeError(f"if_version must be a str, not {type(if_version).__name__}")
 
 
+MAX_MIME_TYPE: Final = 255
+"""The longest mime type a store keeps (RFC 6838 allows 127 characters each side of ``/``)."""
+
+
+def check_mime_type(mime_type: object) -> str:
+    """Return ``mime_type`` if a store can keep it (a ``str`` of at most 255 characters)."""
+    if not isinstance(mime_type, str):
+        raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
+    if len(mime_type) > MAX_MIME_TYPE:
+        raise InvalidMimeTypeError(mime_type, MAX_MIME_TYPE)
+    return mime_type
+
+
 class VariableStore(ABC):
     """Persistent variables in three scopes; every backend keeps this contract.
 
@@ -132,8 +151,7 @@ class VariableStore(ABC):
         """
         self._check_ref(ref)
         data = _check_data(data)
-        if not isinstance(mime_type, str):
-            raise TypeError(f"mime_type must be a str, not {type(mime_type).__name__}")
+        check_mime_type(mime_type)
         if not isinstance(if_absent, bool):
             raise TypeError(f"if_absent must be a bool, not {type(if_absent).__name__}")
         _check_version(if_version)
@@ -164,6 +182,21 @@ class VariableStore(ABC):
         return sorted(self._list(owner), key=lambda m: (m.created_at, m.ref.key))
 
     @final
+    def owners(self, namespace: str | None = None) -> builtins.list[Owner]:
+        """Return the owners that hold variables (of one ``namespace``, or all), sorted.
+
+        Namespaces first, then workflows by path, then instances by id.
+        """
+        if namespace is not None and not isinstance(namespace, str):
+            raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
+        found = {o for o in self._owners() if namespace is None or o.namespace == namespace}
+        order = {"namespace": 0, "workflow": 1, "instance": 2}
+        return sorted(
+            found,
+            key=lambda o: (o.namespace, order[o.scope.value], o.workflow or "", o.instance or ""),
+        )
+
+    @final
     def clear(self, owner: Owner) -> int:
         """Delete every variable of ``owner``; return how many were deleted."""
         return sum(1 for meta in self.list(owner) if self._delete(meta.ref, None))
@@ -184,6 +217,8 @@ class VariableStore(ABC):
         kept unless ``mime_type`` is given. Returns the new metadata (``None`` after a delete).
         """
         self._check_ref(ref)
+        if mime_type is not None:
+            check_mime_type(mime_type)
         if not self.supports_conditional_set:
             raise UnsupportedOperationError(type(self).__name__, "update() (compare-and-set)")
         if max_attempts < 1:
@@ -203,6 +238,8 @@ class VariableStore(ABC):
                     return self._set(ref, _check_data(new), mime, True, None)
                 return self._set(ref, _check_data(new), mime, False, current.version)
             except PreconditionFailedError:
+                import random  # noqa: PLC0415 - only contended updates need it (start-up)
+
                 # Back off with jitter so contending writers spread out; bounded by max_attempts.
                 time.sleep(random.uniform(0, min(0.05, 0.0005 * 2**attempt)))
         raise PreconditionFailedError(ref, f"update() lost to other writers {max_attempts} times")
@@ -269,6 +306,10 @@ class VariableStore(ABC):
 
     @abstractmethod
     def _list(self, owner: Owner) -> builtins.list[VariableMeta]: ...
+
+    def _owners(self) -> Iterable[Owner]:
+        """Yield every owner with at least one variable (backends override this)."""
+        raise UnsupportedOperationError(type(self).__name__, "listing owners")
 
 
 def translate_os_error(ref: object, exc: OSError) -> StoreError:

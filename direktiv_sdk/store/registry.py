@@ -4,7 +4,8 @@ Built-in schemes map to dotted paths that are imported only when used, so ``dire
 never imports a backend (or its optional dependencies) up front. Third-party backends register
 through the ``direktiv_sdk.stores`` entry-point group (name = scheme, value =
 ``module:StoreClass``) or :func:`register_store`. A store class provides
-``from_url(url, **options)``.
+``from_url(url, **options)``; options may also be written in the URL's query
+(``file://./x?metadata=sidecar``), typed by the class's ``url_options`` mapping.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import importlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Final, Protocol, cast
 
 from direktiv_sdk.errors import BackendNotInstalledError, InvalidStoreURLError
 from direktiv_sdk.store._contract import VariableStore
+from direktiv_sdk.store._urls import coerce_options, split_query
 
 __all__ = [
     "DEFAULT_STORE_URL",
@@ -70,6 +72,9 @@ def register_store(
 
 
 def _load_entry_points() -> None:
+    # importlib.metadata is slow to import; only an unknown scheme or a listing needs it.
+    from importlib.metadata import entry_points  # noqa: PLC0415
+
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         _REGISTRY.setdefault(ep.name, _Entry(ep.value))
 
@@ -101,7 +106,8 @@ def open_store(url: str | None = None, **options: object) -> VariableStore:
     """Open the store named by ``url`` (default: :func:`default_store_url`).
 
     Schemes: ``memory://[name]``, ``file://PATH``, ``s3://bucket/prefix`` and any registered
-    third-party scheme. ``options`` go to the backend; unknown ones are an error.
+    third-party scheme. ``options`` go to the backend, and so do the options in the URL's
+    query (``?name=value&...``); unknown ones are an error, and so is a ``#`` fragment.
     """
     if url is None:
         url = default_store_url()
@@ -121,4 +127,15 @@ def open_store(url: str | None = None, **options: object) -> VariableStore:
         raise InvalidStoreURLError(
             url, f"unknown scheme {scheme!r}; known schemes: {', '.join(known_schemes())}"
         )
-    return _resolve(scheme.lower(), entry).from_url(url, **options)
+    base, query = split_query(url)
+    factory = _resolve(scheme.lower(), entry)
+    if query:
+        kinds: Mapping[str, type] | None = getattr(factory, "url_options", None)
+        typed = coerce_options(url, query, kinds) if kinds is not None else dict(query)
+        for name in typed:
+            if name in options:
+                raise InvalidStoreURLError(
+                    url, f"option {name!r} is in the URL and given as an argument: keep one"
+                )
+        options = {**typed, **options}
+    return factory.from_url(base, **options)

@@ -30,6 +30,7 @@ from typing import IO, Final
 
 from direktiv_sdk.engine.functions import FILE_SCOPES, FILE_TYPES, FunctionFile
 from direktiv_sdk.engine.namespace_files import read_namespace_file
+from direktiv_sdk.engine.results import FileInfo
 from direktiv_sdk.errors import (
     FileEntryError,
     InvalidFileTypeError,
@@ -229,10 +230,11 @@ def write_files(
     root: Path | None,
     *,
     max_extract_size: int | None = None,
-) -> None:
+) -> tuple[FileInfo, ...]:
     """Write ``files`` into the existing folder ``temp_dir`` and create the ``out/`` folders.
 
     ``max_extract_size`` caps what each archive unpacks to (``None``: no cap, as Direktiv).
+    Returns what was written: each entry's name, type and source size, in order.
 
     Raises:
         InvalidFileTypeError: An entry has an unknown ``type`` (catchable).
@@ -242,12 +244,16 @@ def write_files(
     check_file_types(files)
     plans = _plan(files, temp_dir)
     temp = open_temp_dir(temp_dir)
+    written: list[FileInfo] = []
     try:
         for plan in plans:
-            _write(plan, _source(plan, context, root), temp, max_extract_size)
+            data = _source(plan, context, root)
+            _write(plan, data, temp, max_extract_size)
+            written.append(FileInfo(plan.target, plan.file.type or "plain", len(data)))
         _make_out_folders(temp)
     finally:
         os.close(temp)
+    return tuple(written)
 
 
 def _open_out_folder(out: int, folder: str) -> int | None:

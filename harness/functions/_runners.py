@@ -15,11 +15,13 @@ import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final, TypedDict
 
 from direktiv_sdk.engine.functions import FunctionCall, FunctionOutcome
+from direktiv_sdk.engine.results import FileInfo
+from direktiv_sdk.engine.results import VariableWrite as EngineWrite
 from direktiv_sdk.errors import DirektivError, FlowError, FunctionUnreachableError
 from harness.files._tempdir import check_file_types, collect_out, write_files
 from harness.sidecar import Sidecar
@@ -102,6 +104,8 @@ class CallRecord:
     error: BaseException | None = None
     """The exception behind a crash or a ``container failed`` outcome, if there was one."""
     timed_out: bool = False
+    files: tuple[FileInfo, ...] = ()
+    """The ``files:`` entries written into the temp dir."""
 
 
 class TimedOut:
@@ -226,6 +230,11 @@ class SidecarRunner(ABC):
             sidecar.unregister(context)
             if not self.keep_tempdir:
                 shutil.rmtree(temp_dir, ignore_errors=True)
+        # What the trace shows of the call: the files given, the variables set.
+        writes = tuple(
+            EngineWrite(w.scope.value, w.key, w.data, w.mime_type, w.via) for w in context.writes
+        )
+        record.outcome = replace(record.outcome, files=record.files, writes=writes)
         return record
 
     def _make_temp_dir(self, aid: str) -> Path:
@@ -241,7 +250,7 @@ class SidecarRunner(ABC):
     def _run(self, call: FunctionCall, record: CallRecord) -> None:
         temp_dir, context = record.temp_dir, record.context
         try:
-            write_files(
+            record.files = write_files(
                 call.files, temp_dir, context, call.root, max_extract_size=self.max_extract_size
             )
         except FlowError:

@@ -44,15 +44,19 @@ from typing import TYPE_CHECKING, Final, Protocol
 import pytest
 
 from direktiv_sdk.engine.clock import VirtualClock
+from direktiv_sdk.engine.config import load_project_config
 from direktiv_sdk.engine.functions import FunctionRunner
 from direktiv_sdk.errors import InvalidStoreURLError
 from direktiv_sdk.store.registry import STORE_URL_ENV, open_store
+from harness.testing import _coverage_plugin as _coverage
+from harness.testing._coverage_plugin import coverage_observer
 
 if TYPE_CHECKING:
     from direktiv_sdk.engine.clock import Clock
     from direktiv_sdk.engine.functions import FunctionFile
     from direktiv_sdk.engine.interpreter import InstanceResult, StartInput, Workflow
     from direktiv_sdk.engine.namespace import Namespace
+    from direktiv_sdk.engine.observe import RunObserver
     from direktiv_sdk.expr.gojson import JSON
     from direktiv_sdk.store import VariableStore
     from harness.functions import CallResult, SidecarRunner
@@ -104,12 +108,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         f"nor ${STORE_URL_ENV} names one (default {DEFAULT_STORE_URL})",
         default="",
     )
+    _coverage.add_options(group)
 
 
 def configured_store_url(config: pytest.Config) -> tuple[str, str]:
     """Return the configured store URL and where it came from.
 
-    The command line wins over ``$DIREKTIV_STORE_URL``, which wins over the ini option.
+    The command line wins over ``$DIREKTIV_STORE_URL``, which wins over the ini option, which
+    wins over ``store`` in ``[tool.direktiv-sdk]`` of the nearest ``pyproject.toml``.
     """
     option = config.getoption("direktiv_store_url", default=None)
     if option:
@@ -120,16 +126,20 @@ def configured_store_url(config: pytest.Config) -> tuple[str, str]:
     ini = str(config.getini(STORE_URL_INI) or "")
     if ini:
         return ini, f"ini option {STORE_URL_INI}"
+    project = load_project_config(config.rootpath)
+    if project.store:
+        return project.store, f"{project.file} [tool.direktiv-sdk]"
     return DEFAULT_STORE_URL, "default"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the ``direktiv_store_url`` marker."""
+    """Register the ``direktiv_store_url`` marker (and workflow coverage, when asked for)."""
     config.addinivalue_line(
         "markers",
         f"{MARKER}(url, **options): open this test's direktiv_store from url (memory://, "
         "file://PATH, s3://bucket/prefix), passing options to open_store",
     )
+    _coverage.configure(config)
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -241,13 +251,15 @@ def direktiv_store(
 
 
 @pytest.fixture(scope="session")
-def direktiv_sidecar_address() -> tuple[str, int]:
+def direktiv_sidecar_address(pytestconfig: pytest.Config) -> tuple[str, int]:
     """Return where the session's sidecar listens: ``("127.0.0.1", 0)``, a free port.
 
-    Override it (session scope) with port 8889 for functions that hard-code
+    ``sidecar-port`` in ``[tool.direktiv-sdk]`` of ``pyproject.toml`` picks one; or override
+    this fixture (session scope) with port 8889 for functions that hard-code
     ``http://localhost:8889``.
     """
-    return ("127.0.0.1", 0)
+    port = load_project_config(pytestconfig.rootpath).sidecar_port
+    return ("127.0.0.1", port or 0)
 
 
 @pytest.fixture(scope="session")
@@ -335,10 +347,18 @@ class WorkflowRunner:
     back-off do not sleep.
     """
 
-    def __init__(self, store: VariableStore, sidecar: Sidecar, temp_root: Path) -> None:
+    def __init__(
+        self,
+        store: VariableStore,
+        sidecar: Sidecar,
+        temp_root: Path,
+        observer: RunObserver | None = None,
+    ) -> None:
         self.store = store
         self.sidecar = sidecar
         self.temp_root = temp_root
+        self.observer = observer
+        """Told about every instance run (``--direktiv-coverage`` records through it)."""
 
     def __call__(
         self,
@@ -373,6 +393,7 @@ class WorkflowRunner:
                 functions=runners,
                 clock=clock if clock is not None else VirtualClock(),
                 secrets=secrets,
+                observer=self.observer,
             )
         finally:
             for runner in made:
@@ -407,10 +428,18 @@ def direktiv_call(
 
 @pytest.fixture
 def direktiv_run(
-    direktiv_store: VariableStore, direktiv_sidecar: Sidecar, tmp_path: Path
+    request: pytest.FixtureRequest,
+    direktiv_store: VariableStore,
+    direktiv_sidecar: Sidecar,
+    tmp_path: Path,
 ) -> WorkflowRunner:
     """Return a function that runs a flow with this test's store and sidecar."""
-    return WorkflowRunner(direktiv_store, direktiv_sidecar, tmp_path / "direktiv-actions")
+    return WorkflowRunner(
+        direktiv_store,
+        direktiv_sidecar,
+        tmp_path / "direktiv-actions",
+        coverage_observer(request.config),
+    )
 
 
 class LintFlows(Protocol):

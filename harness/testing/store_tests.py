@@ -244,6 +244,17 @@ class VariableStoreTests:
         assert store.clear(INST) == 0
         assert [m.name for m in store.list(NS)] == ["keep"]
 
+    def test_owners_lists_who_holds_variables(self, store: VariableStore) -> None:
+        assert store.owners() == []
+        other = Owner.for_workflow("other", "/a b/flow.yaml")
+        for owner in (INST, WF, NS, other):
+            store.set(owner.ref("k"), b"x")
+        store.set(Owner.for_instance("other", "gone").ref("k"), b"x")
+        store.delete(Owner.for_instance("other", "gone").ref("k"))
+        assert store.owners("ns") == [NS, WF, INST]  # namespace, workflows, instances
+        assert store.owners() == [NS, WF, INST, other]  # by namespace first
+        assert store.owners("nobody") == []
+
     # ------------------------------------------------------------------ conditional writes
 
     def _require_conditions(self, store: VariableStore) -> bool:

@@ -239,7 +239,7 @@ def _dead_pid() -> int:
             "file:///tmp/x",
             {"bucket": "b"},
             "cannot open store 'file:///tmp/x': unknown option 'bucket'; "
-            "accepted options: fsync, metadata",
+            "accepted options: create, fsync, metadata",
         ),
         (
             "file://{tmp}/s",

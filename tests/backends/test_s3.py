@@ -386,9 +386,12 @@ def test_closed_store_refuses_work(s3_store_url: str) -> None:
             "do not put credentials in the URL; pass key= and secret= or set "
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
         ),
-        ("s3://bucket/p?region=x", "remove the query or fragment; pass settings as options"),
-        ("s3://bucket/p#x", "remove the query or fragment; pass settings as options"),
-        ("s3://bucket/p?", "remove the query or fragment; pass settings as options"),
+        (
+            "s3://bucket/p?colour=x",
+            "unknown option 'colour'; known options: anon, endpoint_url, region",
+        ),
+        ("s3://bucket/p#x", "a store URL has no fragment: remove the '#' part"),
+        ("s3://bucket/p?", "write the options as ?name=value&name=value"),
         (
             "s3://bucket/a//b",
             "prefix 'a//b' must be clean: no empty, '.' or '..' segments and no backslashes",

@@ -26,6 +26,7 @@ from direktiv_sdk.engine._api import (
 )
 from direktiv_sdk.engine.clock import Clock, VirtualClock, _reset_current, _set_current
 from direktiv_sdk.engine.functions import FunctionCall, FunctionFile, FunctionRunner
+from direktiv_sdk.engine.results import CallTrace, FileInfo, VariableWrite
 from direktiv_sdk.engine.states.branches import Task, run_branches
 from direktiv_sdk.errors import (
     CatchableError,
@@ -72,6 +73,7 @@ def run_action(inst: InstanceView, state: State, record: Record) -> Outcome:
         return state.transform, state.transition
     result = _call(
         inst,
+        record,
         state.action,
         source=inst.data,
         iterator=inst.iterator,
@@ -95,6 +97,7 @@ def _fire_and_forget(inst: InstanceView, state: ActionState) -> None:
         try:
             _call(
                 inst,
+                Record(0),  # its own: the state's record is finished before the call ends
                 state.action,
                 source=source,
                 iterator=inst.iterator,
@@ -125,7 +128,7 @@ def run_foreach(inst: InstanceView, state: State, record: Record) -> Outcome:
     if not array:
         return state.transform, state.transition
     tasks = [
-        _task(inst, state.action, element, index, state.timeout)
+        _task(inst, record, state.action, element, index, state.timeout)
         for index, element in enumerate(array)
     ]
     results = run_branches(inst.clock, tasks, FOREACH_LIMIT, "and")
@@ -136,18 +139,24 @@ def run_foreach(inst: InstanceView, state: State, record: Record) -> Outcome:
 def run_parallel(inst: InstanceView, state: State, record: Record) -> Outcome:
     """Call every action at once; ``and`` waits for all, ``or`` for the first success."""
     assert isinstance(state, ParallelState)
-    tasks = [_task(inst, action, inst.data, 0, state.timeout) for action in state.actions]
+    tasks = [_task(inst, record, action, inst.data, 0, state.timeout) for action in state.actions]
     results = run_branches(inst.clock, tasks, None, state.mode)
     inst.data = {**inst.data, "return": results}
     return state.transform, state.transition
 
 
-def _task(
-    inst: InstanceView, action: Action, source: JSON, iterator: int, timeout: Duration | None
+def _task(  # noqa: PLR0917 - one branch's call, as _call takes it
+    inst: InstanceView,
+    record: Record,
+    action: Action,
+    source: JSON,
+    iterator: int,
+    timeout: Duration | None,
 ) -> Task:
     def task(clock: Clock, cancel: threading.Event) -> JSON:
         return _call(
             inst,
+            record,
             action,
             source=source,
             iterator=iterator,
@@ -164,6 +173,7 @@ def _task(
 
 def _call(
     inst: InstanceView,
+    record: Record,
     action: Action,
     *,
     source: JSON,
@@ -184,9 +194,11 @@ def _call(
         snap = Snapshot(data)
         value = data if action.input is None else action.input.evaluate(snap)
         body = gojson.dumps(value).encode("utf-8", "surrogatepass")
+        call = _Attempt(function.id, done + 1, value)
         try:
             if function.is_subflow and function.id not in inst.engine.runners:
-                return _subflow(
+                call.target = f"subflow {child_path(function.workflow, inst.path)}"
+                result = _subflow(
                     inst,
                     function,
                     body=body,
@@ -196,27 +208,74 @@ def _call(
                     cancel=cancel,
                     invoker=invoker,
                 )
-            files = _files(action, snap)
-            return _knative(
-                inst,
-                function,
-                body=body,
-                files=files,
-                iterator=iterator,
-                deadline=deadline,
-                seconds=seconds,
-                clock=clock,
-            )
+            else:
+                files = _files(action, snap)
+                result = _knative(
+                    inst,
+                    function,
+                    call,
+                    body=body,
+                    files=files,
+                    iterator=iterator,
+                    deadline=deadline,
+                    seconds=seconds,
+                    clock=clock,
+                )
         except _FunctionError as exc:
             if retries is None or not retries.matches(exc.code):
+                record.calls.append(call.trace(error=exc))
                 raise
             if done >= retries.max_attempts:
+                record.calls.append(call.trace(error=exc))
                 raise CatchableError(
                     "direktiv.retries.exceeded", "maximum retries exceeded"
                 ) from exc
+            wait = retries.delay_seconds(done, clock.now())
+            record.calls.append(call.trace(error=exc, retry_wait=wait))
             inst.log(f"retrying {action.function!r} after {exc.code}: {exc.message}")
-            inst.wait(retries.delay_seconds(done, clock.now()), clock)
+            inst.wait(wait, clock)
             done += 1
+        except FlowError as exc:
+            record.calls.append(call.trace(error=exc))
+            raise
+        else:
+            record.calls.append(call.trace(output=result))
+            return result
+
+
+class _Attempt:
+    """What one attempt to call a function has shown so far, for its :class:`CallTrace`."""
+
+    __slots__ = ("attempt", "files", "function", "input", "target", "writes")
+
+    def __init__(self, function: str, attempt: int, input: JSON) -> None:
+        self.function = function
+        self.attempt = attempt
+        self.input = input
+        self.target = ""
+        self.files: tuple[FileInfo, ...] = ()
+        self.writes: tuple[VariableWrite, ...] = ()
+
+    def trace(
+        self,
+        *,
+        output: JSON | None = None,
+        error: FlowError | None = None,
+        retry_wait: float | None = None,
+    ) -> CallTrace:
+        """Return the trace of this attempt, which gave ``output`` or ``error``."""
+        return CallTrace(
+            self.function,
+            self.target,
+            self.attempt,
+            self.input,
+            self.files,
+            output,
+            None if error is None else error.code,
+            None if error is None else error.message,
+            self.writes,
+            retry_wait,
+        )
 
 
 def _action_data(inst: InstanceView, action: Action, source: JSON) -> JSONObject:
@@ -281,6 +340,7 @@ def _decode_output(body: bytes) -> JSON:
 def _knative(
     inst: InstanceView,
     function: FunctionDef,
+    attempt: _Attempt,
     *,
     body: bytes,
     files: tuple[FunctionFile, ...],
@@ -290,6 +350,9 @@ def _knative(
     clock: Clock,
 ) -> JSON:
     runner = inst.engine.runners[function.id]
+    describe = getattr(runner, "describe", None)
+    attempt.target = str(describe()) if callable(describe) else type(runner).__name__
+    attempt.files = tuple(FileInfo(f.target, f.type or "plain", -1) for f in files)
     call = FunctionCall(
         function_id=function.id,
         input=body,
@@ -315,6 +378,9 @@ def _knative(
         raise InternalError(
             f"function {function.id!r} failed: {type(exc).__name__}: {exc}"
         ) from exc
+    if outcome.files:
+        attempt.files = outcome.files
+    attempt.writes = outcome.writes
     if clock.now() > deadline or outcome.error_code == SOFT_CODE:
         raise CatchableError(SOFT_CODE, SOFT_MESSAGE)
     if outcome.error_code:

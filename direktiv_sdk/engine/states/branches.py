@@ -12,13 +12,14 @@ import contextvars
 import heapq
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, TypeAlias
 
 from direktiv_sdk.engine.clock import Clock, VirtualClock, _reset_current, _set_current
 from direktiv_sdk.errors import FlowError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from direktiv_sdk.expr.gojson import JSON
 
 __all__ = ["Task", "run_branches"]
@@ -84,6 +85,9 @@ def _simulate(
 
 def _threaded(clock: Clock, tasks: Sequence[Task], limit: int | None, mode: str) -> list[JSON]:
     """Run branches in threads; the first error (or, in ``or`` mode, success) ends the state."""
+    # Loaded here: concurrent.futures (and logging) would cost every CLI run without branches.
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait  # noqa: PLC0415
+
     count = len(tasks)
     results: list[JSON] = [None] * count
     cancel = threading.Event()

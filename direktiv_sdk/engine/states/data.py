@@ -181,7 +181,7 @@ def setter(inst: InstanceView, state: State, record: Record) -> Outcome:
         writes.append(VariableWrite(variable.scope, key, data, mime))
     _deadline_passed(inst, record)
     store = inst.engine.store
-    for scope, key, data, mime in writes:
+    for scope, key, data, mime, _ in writes:
         if data is None:
             store.delete(inst.ref(scope, key))
         else:
@@ -202,7 +202,9 @@ def switch(inst: InstanceView, state: State, record: Record) -> Outcome:
                 exc.code, f"switch condition {index} condition failed to run: {exc.message}"
             ) from exc
         if truth(value):
+            record.branch = f"condition:{index}"
             return condition.transform, condition.transition
+    record.branch = "default"
     return state.default_transform, state.default_transition
 
 
