@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -512,10 +514,16 @@ def test_invalid_ports_are_refused(port: object) -> None:
 def test_a_taken_port_is_reported_clearly(running: Sidecar) -> None:
     with pytest.raises(PortInUseError) as caught:
         Sidecar(port=running.port).start()
+    # The holder is this very process (the running sidecar): the message says which one.
     assert str(caught.value) == (
-        f"cannot listen on 127.0.0.1:{running.port} (Address already in use): stop what uses "
-        "that port or pass port=0 for a free one"
+        f"cannot listen on 127.0.0.1:{running.port} (held by pid {os.getpid()} "
+        f"({_command_line()})): stop what uses that port or pass port=0 for a free one"
     )
+
+
+def _command_line() -> str:
+    raw = Path(f"/proc/{os.getpid()}/cmdline").read_bytes()
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()[:120]
 
 
 def test_stop_closes_idle_connections_and_refuses_new_ones() -> None:
