@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 from direktiv_sdk.cli._events import read_events, run_flow
 from direktiv_sdk.expr.gojson import dumps
+
+SIDECAR_PORT_ENV = "DIREKTIV_SIDECAR_PORT"
+"""Read by the harness's runners (``harness.sidecar.SIDECAR_PORT_ENV``)."""
 
 if TYPE_CHECKING:
     from direktiv_sdk.engine.results import InstanceResult, StateTrace
@@ -63,6 +67,13 @@ def add_parser(subparsers: Any) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="a namespace secret for actions' secrets: lists (repeatable)",
+    )
+    parser.add_argument(
+        "--sidecar-port",
+        type=int,
+        metavar="PORT",
+        help="the sidecar front door functions reach (default: $DIREKTIV_SIDECAR_PORT or 8889; "
+        "0: none). Each run has its own sidecar; runs at once share the port",
     )
     parser.add_argument("--trace", action="store_true", help="print each state's work to stderr")
     parser.add_argument(
@@ -122,6 +133,11 @@ def _run(args: argparse.Namespace) -> int:
     functions = _pairs(parser, args.function, "--function")
     secrets = _pairs(parser, args.secret, "--secret")
     raw = _input(parser, args)
+    if args.sidecar_port is not None:
+        if not 0 <= args.sidecar_port <= 65535:
+            parser.error(f"--sidecar-port {args.sidecar_port}: use 1-65535, or 0 for none")
+        # This process is the runner: its function runners read the port from here.
+        os.environ[SIDECAR_PORT_ENV] = str(args.sidecar_port)
     events = read_events(parser, args.event)
     result, interrupted = run_flow(
         args.flow,
