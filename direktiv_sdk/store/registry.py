@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Final, Protocol, cast
 
+from direktiv_sdk._shadowing import check_package
 from direktiv_sdk.errors import BackendNotInstalledError, InvalidStoreURLError
 from direktiv_sdk.store._contract import VariableStore
 
@@ -89,6 +90,9 @@ def _resolve(scheme: str, entry: _Entry) -> StoreFactory:
     if not isinstance(entry.target, str):
         return entry.target
     module_name, _, attr = entry.target.partition(":")
+    package = module_name.partition(".")[0]
+    if package in ("backends", "harness"):
+        check_package(package)  # a user's backends/ folder is not "not installed"
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -46,6 +46,7 @@ from direktiv_sdk.engine.clock import VirtualClock
 from direktiv_sdk.engine.functions import FunctionRunner
 from direktiv_sdk.errors import InvalidStoreURLError
 from direktiv_sdk.store.registry import STORE_URL_ENV
+from harness.testing import _plugin_report, _plugin_sidecar
 from harness.testing._plugin_sidecar import configured_sidecar_port
 from harness.testing._plugin_stores import StoreFactory, check_configured_store, run_segment
 
@@ -77,8 +78,16 @@ STORE_URL_OPTION: Final = "--direktiv-store-url"
 STORE_URL_INI: Final = "direktiv_store_url"
 MARKER: Final = "direktiv_store_url"
 
-pytest_plugins = ["harness.testing._plugin_sidecar", "harness.testing._plugin_report"]
-"""The sidecar fixtures and the failure report live in their own modules."""
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register the sidecar fixtures and the failure report (each in its own module)."""
+    for name, module in (
+        ("direktiv.sidecar", _plugin_sidecar),
+        ("direktiv.report", _plugin_report),
+    ):
+        if pluginmanager.get_plugin(name) is None:
+            pluginmanager.register(module, name)
+
 
 _SLUG_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]+")
 _LOCAL_SUBFOLDER: Final = "_pytest"
