@@ -15,8 +15,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
 from typing import IO, cast
-from wsgiref.simple_server import WSGIRequestHandler, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 SIDECAR = "http://localhost:8889"
 """Hard-coded, as in Direktiv: the sidecar shares the function's network namespace."""
@@ -63,6 +64,12 @@ def app(environ: dict[str, object], start_response: StartResponse) -> Iterable[b
     return [answer]
 
 
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """One thread per request, as a function's real web server has."""
+
+    daemon_threads = True
+
+
 class _Quiet(WSGIRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         """Keep the test output clean."""
@@ -74,7 +81,9 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     arguments = parser.parse_args()
-    with make_server(arguments.host, arguments.port, app, handler_class=_Quiet) as server:
+    with make_server(
+        arguments.host, arguments.port, app, server_class=_ThreadingServer, handler_class=_Quiet
+    ) as server:
         print(f"greeter listening on http://{arguments.host}:{server.server_port}", flush=True)
         server.serve_forever()
 

@@ -11,6 +11,7 @@ win. A port held by a program that is not a front door of ours is reported, neve
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import http.client
@@ -59,6 +60,10 @@ _WATCH_SECONDS: Final = 0.1
 _REPROBE_SECONDS: Final = 2.0
 """How long a foreign holder's description is trusted before the port is probed again."""
 _FORWARD_TIMEOUT: Final = 300.0
+_DRAIN_SECONDS: Final = 5.0
+"""How long an exiting process waits for the requests it is serving for others."""
+_QUIET_SECONDS: Final = 0.25
+"""A connection this new may not have sent its request yet."""
 _CHUNK: Final = 1 << 16
 _HOP_BY_HOP: Final = frozenset(
     {
@@ -147,6 +152,9 @@ class FrontDoor:
         self._pool: dict[str, list[http.client.HTTPConnection]] = {}
         self._watcher: threading.Thread | None = None
         self._closed = threading.Event()
+        self._busy = threading.Condition()
+        self._in_flight = 0
+        self._exit_hook = False
 
     @classmethod
     def for_port(cls, port: int, host: str = FRONT_DOOR_HOST) -> FrontDoor:
@@ -214,6 +222,9 @@ class FrontDoor:
                 self._held_by_another()
                 return self._problem
             server.start()
+            if not self._exit_hook:
+                atexit.register(self._at_exit)
+                self._exit_hook = True
             self._server, self._problem, self._peer = server, None, None
         return None
 
@@ -314,14 +325,49 @@ class FrontDoor:
             return [body]
         aid = parse_qs(str(environ.get("QUERY_STRING", ""))).get("aid", [""])[0]
         local = self._local.get(aid)
-        if local is not None:
-            return local(environ, start_response)
-        url = self.book.find(aid) if aid else None
-        if url is None:
+        url = None if local is not None or not aid else self.book.find(aid)
+        if local is None and url is None:
             if path not in ("/var", "/log"):
                 return _text(start_response, "404 Not Found", "404 page not found")
             return _text(start_response, "404 Not Found", f"actionId {aid} not found")
-        return self._forward(url, aid, environ, start_response)
+        with self._busy:
+            self._in_flight += 1
+        try:
+            if local is not None:
+                answer = local(environ, start_response)
+            else:
+                assert url is not None
+                answer = self._forward(url, aid, environ, start_response)
+        except BaseException:
+            self._finished()
+            raise
+        return _Counted(answer, self._finished)
+
+    def _finished(self) -> None:
+        with self._busy:
+            self._in_flight -= 1
+            self._busy.notify_all()
+
+    def drain(self, timeout: float = _DRAIN_SECONDS) -> None:
+        """Wait (bounded) until the requests being served now are answered."""
+        # A connection accepted a moment ago has not sent its request yet: wait for quiet.
+        deadline = time.monotonic() + timeout
+        server = self._server
+        with self._busy:
+            while (left := deadline - time.monotonic()) > 0:
+                recent = isinstance(server, _SharedServer) and (
+                    time.monotonic() - server.last_connection < _QUIET_SECONDS
+                )
+                if not (self._in_flight or recent):
+                    return
+                self._busy.wait(min(left, _QUIET_SECONDS))
+
+    def _at_exit(self) -> None:
+        # Other processes' functions may be in the middle of a request through this process:
+        # let those finish before the listener and its connections go away.
+        if self._server is not None:
+            self.drain()
+            self.close()
 
     def _until_closed(self) -> Iterator[bytes]:
         # Another process's watcher waits here; it takes the port over when this ends.
@@ -397,11 +443,19 @@ class _SharedServer(WSGIServer):
     option is missing (Windows), the first process listens and the others watch it.
     """
 
+    last_connection: float = 0.0
+    """When the newest connection started (``time.monotonic()``), for :meth:`FrontDoor.drain`."""
+
     @override
     def server_bind(self) -> None:
         if _REUSE_PORT is not None:
             self.socket.setsockopt(socket.SOL_SOCKET, _REUSE_PORT, 1)
         super().server_bind()
+
+    @override
+    def finish_request(self, request: object, client_address: object) -> None:
+        self.last_connection = time.monotonic()
+        super().finish_request(request, client_address)  # type: ignore[arg-type]
 
 
 _REUSE_PORT: Final = getattr(socket, "SO_REUSEPORT", None)
@@ -433,6 +487,27 @@ def _send_body(
         while data := read(_CHUNK):
             connection.send(b"%x\r\n%s\r\n" % (len(data), data))
         connection.send(b"0\r\n\r\n")
+
+
+class _Counted:
+    """An answer whose end (``close``) is counted, so :meth:`FrontDoor.drain` can wait."""
+
+    def __init__(self, answer: Iterable[bytes], done: Callable[[], None]) -> None:
+        self._answer = answer
+        self._done: Callable[[], None] | None = done
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._answer)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._answer, "close", None)
+            if close is not None:
+                close()
+        finally:
+            done, self._done = self._done, None
+            if done is not None:
+                done()
 
 
 class _Relay:
