@@ -92,7 +92,7 @@ def unreachable_sidecar(
     Args:
         sidecar: The call's sidecar.
         errors: What the target raised or logged during the call.
-        failed: Whether the call ended in an error or crash.
+        failed: Whether the call crashed or its container failed.
     """
     if not failed:
         return None

@@ -288,7 +288,10 @@ class SidecarRunner(ABC):
             record.outcome, record.error = FunctionOutcome(crash=str(exc)), exc
             return
         if not isinstance(record.error, DirektivError):
-            failed = bool(record.outcome.error_code or record.outcome.crash)
+            # A function's own error code is an answer; only a crash or a failed container
+            # may be a sidecar it could not reach.
+            outcome = record.outcome
+            failed = bool(outcome.crash) or outcome.error_code == CONTAINER_FAILED
             seen = [record.error, *logged] if record.error is not None else logged
             diagnosis = unreachable_sidecar(record.sidecar, seen, failed)
             if diagnosis is not None:
