@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 
 from direktiv_sdk import open_store
+from direktiv_sdk.store import Scope
 from harness import Sidecar
 
 
@@ -16,7 +17,7 @@ def main() -> None:
     port, aid = int(sys.argv[1]), sys.argv[2]
     sidecar = Sidecar(front_door=port)
     with sidecar.action(open_store("memory://"), aid=aid) as action:
-        action.set_variable(action.ref("instance", "who").scope, "who", aid.encode(), "", "var")
+        action.set_variable(Scope.INSTANCE, "who", aid.encode(), "", "var")
         assert sidecar.front_door is not None
         print("ready", sidecar.front_door.problem, flush=True)
         for line in sys.stdin:
