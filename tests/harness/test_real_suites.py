@@ -210,3 +210,41 @@ def test_case8_open_store_names_a_shadowing_backends_folder(pytester: pytest.Pyt
     result = pytester.run(sys.executable, "-c", script, timeout=120)
     assert result.ret == 1
     result.stderr.fnmatch_lines(["*ShadowedPackageError: the package 'backends' is *"])
+
+
+def test_case4_each_worker_gets_its_own_file_store(
+    pytester: pytest.Pytester, port: int, tmp_path: Path
+) -> None:
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
+    pytester.makepyfile(
+        f"""
+        import os, time
+        from pathlib import Path
+        from direktiv_sdk.store import Owner
+
+        def test_same_test_on_both_workers(direktiv_store):
+            me = os.environ["PYTEST_XDIST_WORKER"]
+            ref = Owner.for_namespace("default").ref("who")
+            direktiv_store.set(ref, me.encode())
+            # Meet the other worker: both have written before either reads.
+            Path({str(meeting)!r}, me).touch()
+            deadline = time.monotonic() + 60
+            while len(list(Path({str(meeting)!r}).iterdir())) < 2:
+                assert time.monotonic() < deadline, "the other worker never came"
+                time.sleep(0.01)
+            assert direktiv_store.get(ref).data == me.encode()
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-n",
+        "2",
+        "--dist",
+        "each",
+        "-p",
+        "no:randomly",
+        "--direktiv-store-url",
+        f"file://{tmp_path / 'stores'}",
+        timeout=300,
+    )
+    result.assert_outcomes(passed=2)
