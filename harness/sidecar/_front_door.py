@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import ClassVar, Final, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
 
-from typing_extensions import override
-
 from harness.sidecar._http import WSGIServer
 from harness.sidecar._routes import (
     PROBE_PATH,
@@ -154,6 +152,7 @@ class FrontDoor:
         self._closed = threading.Event()
         self._busy = threading.Condition()
         self._in_flight = 0
+        self._last_request = 0.0
         self._exit_hook = False
 
     @classmethod
@@ -215,7 +214,13 @@ class FrontDoor:
             if self.owner:  # another thread won while this one waited for the lock
                 return None
             try:
-                server = _SharedServer(self.host, self.port, self._app, self._on_error)
+                # SO_REUSEPORT: every process of the user listens; the kernel spreads new
+                # connections over them and each forwards what is not its own, so a process
+                # that exits takes nothing down with it. Without it (Windows) the first
+                # process listens and the others watch it.
+                server = WSGIServer(
+                    self.host, self.port, self._app, self._on_error, reuse_port=True
+                )
             except OSError as exc:
                 if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
                     raise
@@ -332,6 +337,7 @@ class FrontDoor:
             return _text(start_response, "404 Not Found", f"actionId {aid} not found")
         with self._busy:
             self._in_flight += 1
+            self._last_request = time.monotonic()
         try:
             if local is not None:
                 answer = local(environ, start_response)
@@ -350,14 +356,12 @@ class FrontDoor:
 
     def drain(self, timeout: float = _DRAIN_SECONDS) -> None:
         """Wait (bounded) until the requests being served now are answered."""
-        # A connection accepted a moment ago has not sent its request yet: wait for quiet.
+        # A connection accepted a moment ago may not have sent its request yet: wait until
+        # no request has started for a short while, too.
         deadline = time.monotonic() + timeout
-        server = self._server
         with self._busy:
             while (left := deadline - time.monotonic()) > 0:
-                recent = isinstance(server, _SharedServer) and (
-                    time.monotonic() - server.last_connection < _QUIET_SECONDS
-                )
+                recent = time.monotonic() - self._last_request < _QUIET_SECONDS
                 if not (self._in_flight or recent):
                     return
                 self._busy.wait(min(left, _QUIET_SECONDS))
@@ -433,32 +437,6 @@ class FrontDoor:
         headers = [(n, v) for n, v in response.getheaders() if n.lower() not in _HOP_BY_HOP]
         start_response(f"{response.status} {response.reason}", headers)
         return _Relay(response, connection, lambda: self._release(url, connection))
-
-
-class _SharedServer(WSGIServer):
-    """The front door's listener: with ``SO_REUSEPORT`` every process of the user listens.
-
-    The kernel spreads new connections over all of them and each forwards what is not its
-    own, so a process that exits takes nothing down with it: no hand-over, no gap. Where the
-    option is missing (Windows), the first process listens and the others watch it.
-    """
-
-    last_connection: float = 0.0
-    """When the newest connection started (``time.monotonic()``), for :meth:`FrontDoor.drain`."""
-
-    @override
-    def server_bind(self) -> None:
-        if _REUSE_PORT is not None:
-            self.socket.setsockopt(socket.SOL_SOCKET, _REUSE_PORT, 1)
-        super().server_bind()
-
-    @override
-    def finish_request(self, request: object, client_address: object) -> None:
-        self.last_connection = time.monotonic()
-        super().finish_request(request, client_address)  # type: ignore[arg-type]
-
-
-_REUSE_PORT: Final = getattr(socket, "SO_REUSEPORT", None)
 
 
 def _request_headers(environ: dict[str, object]) -> Iterator[tuple[str, str]]:
