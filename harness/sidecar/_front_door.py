@@ -60,7 +60,7 @@ _REPROBE_SECONDS: Final = 2.0
 _FORWARD_TIMEOUT: Final = 300.0
 _DRAIN_SECONDS: Final = 5.0
 """How long an exiting process waits for the requests it is serving for others."""
-_QUIET_SECONDS: Final = 0.25
+_QUIET_SECONDS: Final = 0.5
 """A connection this new may not have sent its request yet."""
 _CHUNK: Final = 1 << 16
 _HOP_BY_HOP: Final = frozenset(
