@@ -1,6 +1,6 @@
 # Everything a person or CI needs; each target installs what it needs into .venv first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 

@@ -61,6 +61,11 @@ from direktiv_sdk.store import (
 __all__ = ["OPTIONS", "S3Store"]
 
 _ATTEMPTS: Final = 5
+_CLIENT_CONFIG: Final[dict[str, object]] = {
+    "connect_timeout": 5,
+    "retries": {"max_attempts": 2, "mode": "standard"},
+}
+"""A dead endpoint fails in seconds, not minutes; ``config_kwargs`` may override it."""
 _LIST_CONCURRENCY: Final = 16
 _CACHE_SIZE: Final = 4096
 
@@ -118,7 +123,7 @@ class S3Store(VariableStore):
             secret=secret,
             token=token,
             client_kwargs=client,
-            config_kwargs=copy.deepcopy(config_kwargs or {}),
+            config_kwargs={**_CLIENT_CONFIG, **copy.deepcopy(config_kwargs or {})},
             skip_instance_cache=True,
         )
         """The s3fs file system whose client (session, endpoint, credentials) this store uses."""

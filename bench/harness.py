@@ -8,6 +8,9 @@ the same way in the same process:
 * ``GET /var`` round trips per second over one HTTP keep-alive connection vs a bare stdlib
   HTTP/1.1 server answering 200 with nothing (same httpx client settings);
 * the same in-process through ``httpx.WSGITransport`` vs a WSGI app doing nothing;
+* ``GET /var`` through the front door port vs the sidecar's own port (an action of this
+  process, then one of another process: the kernel spreads connections, some are forwarded);
+* one ``call_function`` of a Python function vs calling the function directly;
 * one ``call_function`` with a 10-MiB tar.gz ``files:`` entry vs ``tarfile`` extracting the
   same archive (``filter="data"``) into a fresh folder;
 * 1000 concurrent clients, each doing ``POST /var`` then ``GET /var`` on its own connection:
@@ -24,6 +27,7 @@ import os
 import shutil
 import socket
 import statistics
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -160,6 +164,91 @@ def bench_round_trips(n: int) -> None:
         sidecar.check()
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+_REMOTE = """
+import sys
+from direktiv_sdk import open_store
+from direktiv_sdk.store import Scope
+from harness import Sidecar
+sidecar = Sidecar(front_door=int(sys.argv[1]))
+store = open_store("memory://")
+with sidecar.action(store, aid="bench-remote") as action:
+    store.set(action.ref(Scope.INSTANCE, "x"), b"0123456789")
+    print("ready", flush=True)
+    sys.stdin.read()
+"""
+
+
+def bench_front_door(n: int) -> None:
+    """GET /var through the front door port vs the sidecar's own port, same client settings."""
+    port = _free_port()  # the same code path as 8889, without depending on who holds 8889
+    store = open_store("memory://")
+    sidecar = Sidecar(front_door=port)
+    with sidecar.action(store) as action:
+        params = {"aid": action.aid, "scope": "instance", "key": "x"}
+        store.set(action.ref(Scope.INSTANCE, "x"), b"0123456789")
+        doors, directs = [], []
+        with httpx.Client(timeout=30, trust_env=False) as client:
+            for _ in range(5):  # interleaved rounds: both see the same machine load
+                doors.append(_rate(client, f"http://127.0.0.1:{port}/var", params, n // 5))
+                directs.append(_rate(client, f"{sidecar.url}/var", params, n // 5))
+        door, direct = statistics.median(doors), statistics.median(directs)
+        _row("GET /var via front door (this process)", door, direct, "req/s", higher_is_better=True)
+        remote = subprocess.Popen(
+            [sys.executable, "-c", _REMOTE, str(port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert remote.stdout is not None
+            assert remote.stdout.readline().startswith("ready")
+            params = {**params, "aid": "bench-remote"}
+            # Every process listens; the kernel picks one per connection. A fresh connection
+            # per 100 requests mixes requests answered there with requests forwarded here.
+            rates = []
+            for _ in range(max(1, n // 100)):
+                with httpx.Client(timeout=30, trust_env=False) as client:
+                    rates.append(_rate(client, f"http://127.0.0.1:{port}/var", params, 100))
+            mixed = statistics.median(rates)
+        finally:
+            assert remote.stdin is not None
+            remote.stdin.close()
+            remote.wait(30)
+            assert remote.stdout is not None
+            remote.stdout.close()
+        _row(
+            "GET /var via front door (other process)", mixed, direct, "req/s", higher_is_better=True
+        )
+    sidecar.stop()
+
+
+def bench_call_overhead(n: int) -> None:
+    """One call_function of a Python function vs calling the function directly."""
+    store = open_store("memory://")
+
+    def function(value: object, context: object) -> object:
+        return value
+
+    sidecar = Sidecar.shared(front_door=None)
+    for _ in range(20):
+        call_function(function, {"a": 1}, store=store, sidecar=sidecar)
+    start = time.perf_counter()
+    for _ in range(n):
+        call_function(function, {"a": 1}, store=store, sidecar=sidecar)
+    ours = (time.perf_counter() - start) / n
+    start = time.perf_counter()
+    for _ in range(n * 100):
+        function({"a": 1}, None)
+    bare = (time.perf_counter() - start) / (n * 100)
+    _row("call_function(callable) per call", ours * 1e6, bare * 1e6, "us", higher_is_better=False)
+
+
 def _archive(size: int) -> bytes:
     buffer = io.BytesIO()
     piece = size // 10
@@ -282,6 +371,8 @@ def main(argv: Iterable[str] | None = None) -> None:
     print("x = how many times slower ours is than the baseline (1.00 = as fast)")
     bench_start_stop(repeat)
     bench_round_trips(requests)
+    bench_front_door(requests)
+    bench_call_overhead(max(50, requests // 10))
     bench_call_with_archive(max(3, repeat // 3))
     bench_concurrent_clients(200 if args.quick else 1000)
 

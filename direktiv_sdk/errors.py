@@ -14,6 +14,7 @@ The tree::
     │   ├── PreconditionFailedError     a create-only or compare-and-set write lost
     │   └── UnsupportedOperationError   the backend cannot honour a requested condition
     ├── ConfigError                     + ValueError: [tool.direktiv-sdk] in pyproject.toml is wrong
+    ├── ShadowedPackageError            + ImportError: a user's folder hides harness or backends
     ├── WorkflowLoadError               + ValueError: a flow file does not load (file, line, state)
     ├── TemplateSyntaxError             + ValueError: a jq(...)/js(...) template does not compile
     ├── NestingTooDeepError             + ValueError: JSON nested deeper than MAX_DEPTH levels
@@ -40,6 +41,7 @@ The tree::
         ├── SidecarResponseError        the sidecar refused a `/var` or `/log` request
         ├── InvalidTargetError          + TypeError, ValueError: not a URL, app or callable
         ├── FunctionUnreachableError    + ConnectionError: no answer from a URL target
+        ├── SidecarUnreachableError     + ConnectionError: the function could not reach its sidecar
         └── FunctionError               raised by a Python function to report an error code
 
 Messages are built here, in one place, and are part of the API: tests match them.
@@ -77,8 +79,10 @@ __all__ = [
     "PathEscapeError",
     "PortInUseError",
     "PreconditionFailedError",
+    "ShadowedPackageError",
     "SidecarAddressError",
     "SidecarResponseError",
+    "SidecarUnreachableError",
     "StoreError",
     "StoreNotFoundError",
     "TemplateSyntaxError",
@@ -453,6 +457,31 @@ class FunctionUnreachableError(HarnessError, ConnectionError):
         self.reason = reason
         super().__init__(
             f"cannot reach the function at {url!r} ({reason}): start it or fix the URL"
+        )
+
+
+class SidecarUnreachableError(HarnessError, ConnectionError):
+    """The function could not connect to its sidecar, so the call failed."""
+
+    def __init__(self, where: str, reason: str, hint: str) -> None:
+        self.where = where
+        self.reason = reason
+        self.hint = hint
+        super().__init__(f"the function could not reach the sidecar at {where} ({reason}): {hint}")
+
+
+class ShadowedPackageError(DirektivError, ImportError):
+    """A folder of the user's project is imported instead of one of direktiv-sdk's packages."""
+
+    def __init__(self, package: str, found: str, expected: str) -> None:
+        self.package = package
+        self.found = found
+        self.expected = expected
+        super().__init__(
+            f"the package {package!r} is {found!r}, not direktiv-sdk's {expected!r}: a folder of "
+            f"that name earlier on sys.path shadows it; rename your folder, or run pytest with "
+            "--import-mode=importlib (and not as 'python -m pytest', which puts the current "
+            "folder first on sys.path)"
         )
 
 

@@ -31,17 +31,29 @@ if TYPE_CHECKING:
         make_runner,
     )
     from harness.functions._context import FunctionContext, VarClient
-    from harness.sidecar import DEFAULT_PORT, MAX_BODY, MAX_LOG_BODY, Sidecar
+    from harness.sidecar import (
+        DEFAULT_PORT,
+        MAX_BODY,
+        MAX_LOG_BODY,
+        SIDECAR_PORT_ENV,
+        SIDECAR_URL_ENV,
+        FrontDoor,
+        Sidecar,
+        front_door_port,
+    )
     from harness.sidecar._action import ActionContext, SidecarRequest, VariableWrite, new_action_id
 
 __all__ = [
     "DEFAULT_PORT",
     "MAX_BODY",
     "MAX_LOG_BODY",
+    "SIDECAR_PORT_ENV",
+    "SIDECAR_URL_ENV",
     "ASGIRunner",
     "ActionContext",
     "CallResult",
     "CallableRunner",
+    "FrontDoor",
     "FunctionCall",
     "FunctionContext",
     "FunctionError",
@@ -58,6 +70,7 @@ __all__ = [
     "adapt_target",
     "call_function",
     "decode_output",
+    "front_door_port",
     "function_file",
     "make_runner",
     "new_action_id",
@@ -69,6 +82,7 @@ _LAZY: dict[str, str] = {
     "CallResult": "harness.functions",
     "CallableRunner": "harness.functions",
     "DEFAULT_PORT": "harness.sidecar",
+    "FrontDoor": "harness.sidecar",
     "FunctionCall": "direktiv_sdk.engine.functions",
     "FunctionContext": "harness.functions._context",
     "FunctionError": "direktiv_sdk.errors",
@@ -77,6 +91,8 @@ _LAZY: dict[str, str] = {
     "FunctionRunner": "direktiv_sdk.engine.functions",
     "MAX_BODY": "harness.sidecar",
     "MAX_LOG_BODY": "harness.sidecar",
+    "SIDECAR_PORT_ENV": "harness.sidecar",
+    "SIDECAR_URL_ENV": "harness.sidecar",
     "Sidecar": "harness.sidecar",
     "SidecarRequest": "harness.sidecar._action",
     "SidecarRunner": "harness.functions",
@@ -87,6 +103,7 @@ _LAZY: dict[str, str] = {
     "adapt_target": "harness.functions",
     "call_function": "harness.functions",
     "decode_output": "harness.functions",
+    "front_door_port": "harness.sidecar",
     "function_file": "harness.functions",
     "make_runner": "harness.functions",
     "new_action_id": "harness.sidecar._action",

@@ -97,7 +97,8 @@ def test_the_example_suite_runs_on_s3(s3_endpoint: str, s3_bucket: str) -> None:
     done = run_pytest("examples/function", "--direktiv-store-url", f"s3://{s3_bucket}/examples")
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, skip_instance_cache=True)
-    prefixes = [path.rpartition("/")[2] for path in fs.ls(f"{s3_bucket}/examples", refresh=True)]
+    (run,) = fs.ls(f"{s3_bucket}/examples", refresh=True)  # <run>-<worker>
+    prefixes = [path.rpartition("/")[2] for path in fs.ls(run, refresh=True)]
     assert any(
         p.startswith("examples-function-test_textstats.py-test_counts_words") for p in prefixes
     )

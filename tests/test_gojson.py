@@ -241,6 +241,14 @@ def test_loads_keeps_the_last_duplicate_key() -> None:
     assert loads('{"a": 1, "a": 2}') == {"a": 2.0}
 
 
+def _stdlib_message(data: str) -> str:
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as error:
+        return str(error)
+    raise AssertionError(f"{data!r} is valid JSON")
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -256,7 +264,8 @@ def test_loads_keeps_the_last_duplicate_key() -> None:
         (b"\xef\xbb\xbf{}", "Expecting value: line 1 column 1 (char 0)"),
         ('"a\nb"', "Invalid control character at: line 1 column 3 (char 2)"),
         ("{'a': 1}", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
-        ("[1,]", "Expecting value: line 1 column 4 (char 3)"),
+        # The standard library's own words, which Python 3.13 changed ("Illegal trailing comma").
+        ("[1,]", _stdlib_message("[1,]")),
     ],
 )
 def test_loads_is_strict(data: str | bytes, message: str) -> None:

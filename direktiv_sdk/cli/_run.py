@@ -25,6 +25,9 @@ from direktiv_sdk.cli._settings import (
     store_url,
 )
 
+SIDECAR_PORT_ENV = "DIREKTIV_SIDECAR_PORT"
+"""Read by the harness's runners (``harness.sidecar.SIDECAR_PORT_ENV``)."""
+
 if TYPE_CHECKING:
     from direktiv_sdk.engine.clock import Clock
     from direktiv_sdk.engine.observe import RunObserver
@@ -93,6 +96,14 @@ def add_parser(subparsers: Any) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="a namespace secret for actions' secrets: lists (repeatable)",
+    )
+    parser.add_argument(
+        "--sidecar-port",
+        type=int,
+        metavar="PORT",
+        help="the sidecar front door functions reach (default: $DIREKTIV_SIDECAR_PORT, the "
+        "config's sidecar-port, else 8889; "
+        "0: none). Each run has its own sidecar; runs at once share the port",
     )
     parser.add_argument(
         "--strict",
@@ -194,6 +205,13 @@ def _run(args: argparse.Namespace) -> int:
     secrets = {**config.secrets, **_pairs(parser, args.secret, "--secret")}
     namespace = args.namespace or os.environ.get(NAMESPACE_ENV) or config.namespace or "default"
     raw = _input(parser, args)
+    if args.sidecar_port is not None:
+        if not 0 <= args.sidecar_port <= 65535:
+            parser.error(f"--sidecar-port {args.sidecar_port}: use 1-65535, or 0 for none")
+        # This process is the runner: its function runners read the port from here.
+        os.environ[SIDECAR_PORT_ENV] = str(args.sidecar_port)
+    elif SIDECAR_PORT_ENV not in os.environ and config.sidecar_port is not None:
+        os.environ[SIDECAR_PORT_ENV] = str(config.sidecar_port)  # [tool.direktiv-sdk]
     events = read_events(parser, args.event)
     clock: Clock | None = None
     if args.virtual_clock:
@@ -242,5 +260,4 @@ def _print_steps(result: InstanceResult) -> None:
     from direktiv_sdk.engine.tracing import state_block  # noqa: PLC0415 - only when interrupted
 
     for step in result.trace:
-        for line in state_block(step):
-            sys.stderr.write(line + "\n")
+        sys.stderr.write("\n".join(state_block(step)) + "\n")

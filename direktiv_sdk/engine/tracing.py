@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from direktiv_sdk.expr.gojson import JSON, JSONObject
     from direktiv_sdk.flow.model import Workflow
 
-__all__ = ["TRACE_FORMATS", "TraceWriter", "end_record", "start_record", "state_record"]
+__all__ = [
+    "TRACE_FORMATS",
+    "TraceWriter",
+    "end_record",
+    "result_block",
+    "start_record",
+    "state_block",
+    "state_record",
+]
 
 TRACE_FORMATS: Final = ("text", "json")
 TraceFormat = Literal["text", "json"]
@@ -185,6 +193,19 @@ def state_block(step: StateTrace, color: bool = False) -> list[str]:
         body.append(paint(_RED, f"error:     {step.error_code}: {step.error_message} ({how})"))
     body.append(f"next:      {step.next or '(end)'}")
     return lines + ["   " + line for line in body]
+
+
+def result_block(result: InstanceResult, color: bool = False) -> list[str]:
+    """Return the blocks of every state of ``result`` and its subflows, after the fact."""
+    lines = [f"instance {result.instance_id} {result.path} ({result.status})"]
+    for step in result.trace:
+        lines.extend(state_block(step, color))
+    for child in result.children:
+        lines.extend("   " + line for line in result_block(child, color))
+    error = result.error_json()
+    if error is not None:
+        lines.append(f"-- {error}")
+    return lines
 
 
 class TraceWriter(RunObserver):

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol, cast
 
+from direktiv_sdk._shadowing import check_package
 from direktiv_sdk.errors import BackendNotInstalledError, InvalidStoreURLError
 from direktiv_sdk.store._contract import VariableStore
 from direktiv_sdk.store._urls import coerce_options, split_query
@@ -94,6 +95,9 @@ def _resolve(scheme: str, entry: _Entry) -> StoreFactory:
     if not isinstance(entry.target, str):
         return entry.target
     module_name, _, attr = entry.target.partition(":")
+    package = module_name.partition(".")[0]
+    if package in ("backends", "harness"):
+        check_package(package)  # a user's backends/ folder is not "not installed"
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

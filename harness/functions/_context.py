@@ -78,6 +78,8 @@ class FunctionContext:
         temp_dir: ``Direktiv-TempDir``: holds the ``files:`` and the ``out/`` folders.
         input: The raw request body (Go-JSON of the action input).
         function_id: The id of the function in the flow.
+        sidecar_url: The sidecar's base URL (``$DIREKTIV_SIDECAR_URL`` of a container), for a
+            function that makes its own HTTP requests; ``localhost:8889`` reaches it too.
         vars: ``/var`` of the sidecar for this action.
     """
 
@@ -90,12 +92,14 @@ class FunctionContext:
         input: bytes,
         function_id: str,
         client: httpx.Client,
+        sidecar_url: str = "",
     ) -> None:
         self.action_id = action_id
         self.iterator = iterator
         self.temp_dir = temp_dir
         self.input = input
         self.function_id = function_id
+        self.sidecar_url = sidecar_url
         self.vars = VarClient(client, action_id)
         self._client = client
 

@@ -24,6 +24,7 @@ from direktiv_sdk.engine.results import FileInfo
 from direktiv_sdk.engine.results import VariableWrite as EngineWrite
 from direktiv_sdk.errors import DirektivError, FlowError, FunctionUnreachableError
 from harness.files._tempdir import check_file_types, collect_out, write_files
+from harness.functions._diagnose import capture_logged_errors, unreachable_sidecar
 from harness.sidecar import Sidecar
 from harness.sidecar._action import ActionContext
 from harness.sidecar._app import MAX_BODY
@@ -151,8 +152,9 @@ class SidecarRunner(ABC):
     """Base of the runners: everything Direktiv's sidecar does around a call.
 
     Args:
-        sidecar: The sidecar whose ``/var`` and ``/log`` the function reaches; by default a
-            private in-process one (URL targets: the shared one on ``127.0.0.1:8889``).
+        sidecar: The sidecar whose ``/var`` and ``/log`` the function reaches; by default this
+            process's :meth:`Sidecar.shared`, on a free port and behind the front door on
+            ``localhost:8889`` (``$DIREKTIV_SIDECAR_PORT``), so hard-coded addresses work.
         temp_root: Folder in which each call gets ``<temp_root>/<action id>``; by default a
             fresh system temp folder per call. Share it with a container as a volume.
         keep_tempdir: Leave the temp dir in place after the call (for debugging).
@@ -192,7 +194,7 @@ class SidecarRunner(ABC):
             return self._sidecar
 
     def _default_sidecar(self) -> Sidecar:
-        return Sidecar()
+        return Sidecar.shared()
 
     def call(self, call: FunctionCall) -> FunctionOutcome:
         """Run ``call`` and return its outcome (see :meth:`run`)."""
@@ -207,7 +209,6 @@ class SidecarRunner(ABC):
         Raises:
             InvalidFileTypeError: A ``files:`` entry has an unknown type (catchable).
             InvalidOwnerError: The call's namespace, workflow or instance is malformed.
-            PortInUseError: The shared sidecar cannot listen on its port.
         """
         if not isinstance(call, FunctionCall):
             raise TypeError(f"call must be a FunctionCall, not {type(call).__name__}")
@@ -264,12 +265,17 @@ class SidecarRunner(ABC):
             "Direktiv-TempDir": str(temp_dir),
             "Content-Type": "application/json",
         }
+        logged: list[BaseException] = []
+
+        def send() -> Response | TimedOut:
+            with capture_logged_errors() as errors:
+                try:
+                    return self._send(call, headers, record)
+                finally:
+                    logged.extend(errors)
+
         try:
-            response = _with_deadline(
-                lambda: self._send(call, headers, record),
-                call.timeout,
-                f"direktiv-function-{context.aid}",
-            )
+            response = _with_deadline(send, call.timeout, f"direktiv-function-{context.aid}")
         except Unreachable as exc:
             error = FunctionUnreachableError(self.describe(), str(exc))
             record.outcome, record.error = FunctionOutcome(crash=str(error)), error
@@ -289,6 +295,16 @@ class SidecarRunner(ABC):
             collect_out(temp_dir, context)
         except DirektivError as exc:
             record.outcome, record.error = FunctionOutcome(crash=str(exc)), exc
+            return
+        if not isinstance(record.error, DirektivError):
+            # A function's own error code is an answer; only a crash or a failed container
+            # may be a sidecar it could not reach.
+            outcome = record.outcome
+            failed = bool(outcome.crash) or outcome.error_code == CONTAINER_FAILED
+            seen = [record.error, *logged] if record.error is not None else logged
+            diagnosis = unreachable_sidecar(record.sidecar, seen, failed)
+            if diagnosis is not None:
+                record.error = diagnosis
 
     @abstractmethod
     def _send(

@@ -31,7 +31,7 @@ from harness.functions._runners import (
     Unreachable,
     read_capped,
 )
-from harness.sidecar import Sidecar
+from harness.sidecar import SIDECAR_URL_ENV
 
 __all__ = ["ASGIRunner", "CallableRunner", "URLRunner", "WSGIRunner"]
 
@@ -124,17 +124,14 @@ class URLRunner(_HTTPRunner):
     """Call a function that runs as an HTTP server (a container, a local process).
 
     The function's ``/var`` and ``/log`` requests reach :attr:`sidecar`: by default this
-    process's shared sidecar on ``127.0.0.1:8889`` (:meth:`Sidecar.shared`), the address
-    Direktiv functions hard-code.
+    process's :meth:`Sidecar.shared`, through the front door on ``localhost:8889`` that
+    Direktiv functions hard-code. A server started for the test gets the sidecar's URL as
+    ``$DIREKTIV_SIDECAR_URL`` only if whoever starts it passes it (see ``function_process``).
     """
 
     def __init__(self, url: str, **options: Unpack[RunnerOptions]) -> None:
         super().__init__(**options)
         self._url = url
-
-    @override
-    def _default_sidecar(self) -> Sidecar:
-        return Sidecar.shared()
 
     @override
     def _make_client(self) -> httpx.Client:
@@ -155,7 +152,17 @@ class WSGIRunner(_HTTPRunner):
 
     @override
     def _make_client(self) -> httpx.Client:
-        transport = httpx.WSGITransport(app=self.app)  # type: ignore[arg-type]
+        app, sidecar = self.app, self.sidecar
+
+        def with_sidecar_url(
+            environ: dict[str, object], start_response: Callable[..., object]
+        ) -> object:
+            # The function sees its sidecar in the environ, never in the runner's os.environ.
+            if sidecar.running:
+                environ[SIDECAR_URL_ENV] = sidecar.url
+            return app(environ, start_response)
+
+        transport = httpx.WSGITransport(app=with_sidecar_url)  # type: ignore[arg-type]
         return httpx.Client(transport=transport, trust_env=False)
 
     @override
@@ -170,8 +177,17 @@ class ASGIRunner(SidecarRunner):
         super().__init__(**options)
         self.app = app
 
+    async def _with_sidecar_url(
+        self, scope: dict[str, object], receive: Callable[..., object], send: object
+    ) -> None:
+        # The function sees its sidecar in the scope: scope["extensions"]["direktiv"].
+        extensions = dict(scope.get("extensions") or {})  # type: ignore[call-overload]
+        if self.sidecar.running:
+            extensions["direktiv"] = {"sidecar_url": self.sidecar.url}
+        await self.app({**scope, "extensions": extensions}, receive, send)  # type: ignore[misc]
+
     async def _send_async(self, call: FunctionCall, headers: dict[str, str]) -> Response:
-        transport = httpx.ASGITransport(app=self.app)  # type: ignore[arg-type]
+        transport = httpx.ASGITransport(app=self._with_sidecar_url)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
             request = client.build_request(
                 "POST", _IN_PROCESS_URL, content=call.input, headers=headers
@@ -278,6 +294,7 @@ class CallableRunner(SidecarRunner):
                 input=call.input,
                 function_id=call.function_id,
                 client=client,
+                sidecar_url=record.sidecar.url if record.sidecar.running else "",
             )
             try:
                 value: object = json.loads(call.input)

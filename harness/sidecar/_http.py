@@ -67,6 +67,7 @@ class WSGIServer:
         idle_timeout: float = IDLE_SECONDS,
         header_timeout: float = HEADER_SECONDS,
         max_connections: int = MAX_CONNECTIONS,
+        reuse_port: bool = False,
     ) -> None:
         self.app = app
         self.on_error = on_error
@@ -78,6 +79,8 @@ class WSGIServer:
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port and hasattr(socket, "SO_REUSEPORT"):  # the front door: see there
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             self.socket.bind((host, port))
             self.socket.listen(BACKLOG)
             self.socket.setblocking(False)

@@ -23,7 +23,9 @@ from direktiv_sdk.errors import PortInUseError, SidecarAddressError
 from direktiv_sdk.store import VariableStore
 from harness.sidecar._action import ActionContext, SidecarRequest, VariableWrite
 from harness.sidecar._app import MAX_BODY, MAX_LOG_BODY, route
+from harness.sidecar._front_door import FrontDoor, front_door_port
 from harness.sidecar._http import WSGIServer
+from harness.sidecar._routes import describe_holder
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -59,7 +61,11 @@ class Sidecar:
 
     Args:
         host: The address to listen on; only loopback addresses unless ``allow_remote``.
-        port: The port (``0`` picks a free one; read it back from :attr:`port`).
+        port: The port (``0``, the default, picks a free one; read it back from :attr:`port`).
+        front_door: Also route this sidecar's actions through the machine's front door on
+            ``127.0.0.1:<front_door>`` (8889 for functions that hard-code
+            ``http://localhost:8889``); the sidecar then starts listening at its first action.
+            ``None``: reachable only at :attr:`url` or in-process.
         allow_remote: Allow a non-loopback ``host``: the sidecar has no authentication.
         max_body: The largest ``POST /var`` body (128 MiB, as Direktiv).
         max_log_body: The largest ``POST /log`` body (4 MiB, as Direktiv).
@@ -72,7 +78,8 @@ class Sidecar:
         self,
         *,
         host: str = DEFAULT_HOST,
-        port: int = DEFAULT_PORT,
+        port: int = 0,
+        front_door: int | None = None,
         allow_remote: bool = False,
         max_body: int = MAX_BODY,
         max_log_body: int = MAX_LOG_BODY,
@@ -90,6 +97,12 @@ class Sidecar:
         self._requests: list[SidecarRequest] = []
         self._errors: list[Exception] = []
         self._server: WSGIServer | None = None
+        if front_door is not None and (
+            isinstance(front_door, bool) or not isinstance(front_door, int) or front_door < 1
+        ):
+            raise ValueError(f"invalid front_door {front_door!r}: use a port from 1 to 65535")
+        self.front_door = None if front_door is None else FrontDoor.for_port(front_door)
+        """This process's part of the front door the actions are routed through, if any."""
 
     # ------------------------------------------------------------------ actions
 
@@ -103,13 +116,19 @@ class Sidecar:
                     f"action id {context.aid!r} is already registered: unregister it first"
                 )
             self._actions[context.aid] = context
+        if self.front_door is not None:
+            if not self.running:
+                self.start()
+            self.front_door.add(context.aid, self)
         return context.aid
 
     def unregister(self, aid: str | ActionContext) -> None:
         """Stop routing requests for ``aid`` (they get 404 afterwards); unknown ids are ignored."""
         key = aid.aid if isinstance(aid, ActionContext) else aid
         with self._lock:
-            self._actions.pop(key, None)
+            known = self._actions.pop(key, None)
+        if known is not None and self.front_door is not None:
+            self.front_door.remove(key)
 
     @contextmanager
     def action(
@@ -218,7 +237,10 @@ class Sidecar:
             server = WSGIServer(self.host, self._port, self, self.record_error)
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
-                raise PortInUseError(self.host, self._port, exc.strerror or str(exc)) from exc
+                reason = exc.strerror or str(exc)
+                if exc.errno == errno.EADDRINUSE:
+                    reason = f"held by {describe_holder(self.host, self._port).description}"
+                raise PortInUseError(self.host, self._port, reason) from exc
             raise
         self._port = int(server.server_address[1])
         server.start()
@@ -255,28 +277,40 @@ class Sidecar:
     # ------------------------------------------------------------------ the shared one
 
     @classmethod
-    def shared(cls, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> Sidecar:
-        """Return this process's running sidecar on ``host:port``, starting one if needed.
+    def shared(
+        cls, *, host: str = DEFAULT_HOST, port: int = 0, front_door: int | str | None = "env"
+    ) -> Sidecar:
+        """Return this process's running sidecar, starting one if needed (stopped at exit).
 
-        Runners for URL targets use it, so functions that hard-code ``http://localhost:8889``
-        reach it. A sidecar the caller started on that address is reused. One this method
-        starts stops when the process exits.
+        Runners use it by default. With ``port=0`` it listens on a free port and its actions
+        are routed through the front door on ``front_door`` (``"env"``: ``$DIREKTIV_SIDECAR_PORT``
+        else 8889; ``None``: none), so functions that hard-code ``http://localhost:8889``
+        reach it from any process. With another ``port`` it is the sidecar on that address
+        (one the caller started there is reused).
 
         Raises:
-            PortInUseError: Another process listens on the port.
+            PortInUseError: ``port`` is not 0 and something else listens on it.
         """
+        door = front_door_port() if front_door == "env" else front_door
+        if door is not None and not isinstance(door, int):
+            raise ValueError(f"invalid front_door {front_door!r}: use a port, None or 'env'")
+        key = (host, port, door if port == 0 else None)
         with cls._running_lock:
-            existing = cls._running.get((host, port))
+            existing = cls._running.get((host, port)) if port else _own.get(key)
         if existing is not None:
             return existing
         with _shared_lock:
             with cls._running_lock:
-                existing = cls._running.get((host, port))
+                existing = cls._running.get((host, port)) if port else _own.get(key)
             if existing is not None:
                 return existing
-            sidecar = cls(host=host, port=port).start()
+            sidecar = cls(host=host, port=port, front_door=door if port == 0 else None).start()
+            if port == 0:
+                _own[key] = sidecar
             atexit.register(sidecar.stop)
             return sidecar
 
 
 _shared_lock = threading.Lock()
+_own: dict[tuple[str, int, int | None], Sidecar] = {}
+"""The sidecars :meth:`Sidecar.shared` started on free ports, by front door port."""

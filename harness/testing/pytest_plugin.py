@@ -35,9 +35,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -47,9 +46,12 @@ from direktiv_sdk.engine.clock import VirtualClock
 from direktiv_sdk.engine.config import load_project_config
 from direktiv_sdk.engine.functions import FunctionRunner
 from direktiv_sdk.errors import InvalidStoreURLError
-from direktiv_sdk.store.registry import STORE_URL_ENV, open_store
+from direktiv_sdk.store.registry import STORE_URL_ENV
 from harness.testing import _coverage_plugin as _coverage
+from harness.testing import _plugin_report, _plugin_sidecar
 from harness.testing._coverage_plugin import coverage_observer
+from harness.testing._plugin_sidecar import configured_sidecar_port
+from harness.testing._plugin_stores import StoreFactory, check_configured_store, run_segment
 
 if TYPE_CHECKING:
     from direktiv_sdk.engine.clock import Clock
@@ -79,6 +81,17 @@ DEFAULT_STORE_URL: Final = "memory://"
 STORE_URL_OPTION: Final = "--direktiv-store-url"
 STORE_URL_INI: Final = "direktiv_store_url"
 MARKER: Final = "direktiv_store_url"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register the sidecar fixtures and the failure report (each in its own module)."""
+    for name, module in (
+        ("direktiv.sidecar", _plugin_sidecar),
+        ("direktiv.report", _plugin_report),
+    ):
+        if pluginmanager.get_plugin(name) is None:
+            pluginmanager.register(module, name)
+
 
 _SLUG_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]+")
 _LOCAL_SUBFOLDER: Final = "_pytest"
@@ -142,10 +155,24 @@ def pytest_configure(config: pytest.Config) -> None:
     _coverage.configure(config)
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    """Name the store the fixtures use."""
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Name the store and the sidecar port the fixtures use."""
     url, source = configured_store_url(config)
-    return f"direktiv: store {url} ({source})"
+    port, port_source = configured_sidecar_port(config)
+    door = f"localhost:{port}" if port else "off"
+    return [
+        f"direktiv: store {url} ({source})",
+        f"direktiv: sidecar front door {door} ({port_source})",
+    ]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Check the configured store and sidecar port once, before any test runs."""
+    config = session.config
+    configured_sidecar_port(config)
+    if getattr(config, "workerinput", None) is None:  # the xdist controller checks for all
+        url, source = configured_store_url(config)
+        check_configured_store(config, url, source, per_test_store_url)
 
 
 # --------------------------------------------------------------------------- the store
@@ -159,13 +186,20 @@ def _slug(nodeid: str) -> str:
 
 
 def per_test_store_url(
-    url: str, nodeid: str, *, tmp_path: Path | None = None, base: Path | None = None
+    url: str,
+    nodeid: str,
+    *,
+    tmp_path: Path | None = None,
+    base: Path | None = None,
+    run: str = "",
 ) -> str:
     """Return the URL of a fresh store for test ``nodeid`` derived from the configured ``url``.
 
     ``memory://…`` → ``memory://`` (a new private store; a name is not shared between tests);
-    ``file://`` → ``<tmp_path>/direktiv-store``; ``file://PATH`` → ``PATH/_pytest/<test>``
-    (relative paths from ``base``); ``s3://bucket/prefix`` → ``…/prefix/<test>-<random>``.
+    ``file://`` → ``<tmp_path>/direktiv-store``; ``file://PATH`` → ``PATH/_pytest/<run>/<test>``
+    (relative paths from ``base``); ``s3://bucket/prefix`` → ``…/prefix/<run>/<test>``.
+    ``run`` (``<run id>-<xdist worker>``) keeps workers and runs apart; without it a file
+    folder is ``PATH/_pytest/<test>`` and an S3 prefix ends in a random suffix.
 
     Raises:
         InvalidStoreURLError: No scheme, or another scheme: there is no generic way to make a
@@ -184,12 +218,18 @@ def per_test_store_url(
             if tmp_path is None:
                 raise ValueError(f"cannot make a fresh store from {url!r}: pass tmp_path=")
             return f"file://{tmp_path / 'direktiv-store'}"
-        root = Path(rest).expanduser()
+        path, mark, query = rest.partition("?")
+        root = Path(path).expanduser()
         if base is not None:
             root = base / root  # an absolute root stays as it is
-        return f"file://{root.absolute() / _LOCAL_SUBFOLDER / _slug(nodeid)}"
+        folder = root.absolute() / _LOCAL_SUBFOLDER
+        folder = folder / run if run else folder
+        return f"file://{folder / _slug(nodeid)}{mark}{query}"
     if scheme == "s3":
-        return f"{url.rstrip('/')}/{_slug(nodeid)}-{uuid.uuid4().hex[:8]}"
+        head, mark, query = url.partition("?")
+        if run:
+            return f"{head.rstrip('/')}/{run}/{_slug(nodeid)}{mark}{query}"
+        return f"{head.rstrip('/')}/{_slug(nodeid)}-{uuid.uuid4().hex[:8]}{mark}{query}"
     raise InvalidStoreURLError(
         url,
         "direktiv_store makes a fresh store per test for memory://, file:// and s3:// only; "
@@ -224,63 +264,34 @@ def direktiv_store_options(request: pytest.FixtureRequest) -> dict[str, object]:
 
 
 @pytest.fixture
-def direktiv_store(
+def direktiv_store_factory(
     request: pytest.FixtureRequest,
     direktiv_store_url: str,
     direktiv_store_options: dict[str, object],
-) -> Iterator[VariableStore]:
-    """Yield a fresh, empty variable store for this test (closed afterwards)."""
-    url = direktiv_store_url
-    scheme = url.partition("://")[0].lower()
-    tmp_path = request.getfixturevalue("tmp_path") if url.lower() == "file://" else None
-    fresh = per_test_store_url(
-        url, request.node.nodeid, tmp_path=tmp_path, base=request.config.invocation_params.dir
+) -> Iterator[StoreFactory]:
+    """Yield a factory of fresh, empty stores for this test (one per Hypothesis example)."""
+    factory = StoreFactory(
+        direktiv_store_url,
+        direktiv_store_options,
+        request.node.nodeid,
+        make_url=per_test_store_url,
+        tmp_path=lambda: Path(request.getfixturevalue("tmp_path")),
+        base=request.config.invocation_params.dir,
+        run=run_segment(request.config),
     )
-    if scheme == "file" and tmp_path is None:
-        # The same test gets the same folder each run: empty it, and keep it afterwards
-        # to look at.
-        shutil.rmtree(fresh.partition("://")[2], ignore_errors=True)
-    store = open_store(fresh, **direktiv_store_options)
     try:
-        yield store
+        yield factory
     finally:
-        store.close()
-
-
-# --------------------------------------------------------------------------- the sidecar
-
-
-@pytest.fixture(scope="session")
-def direktiv_sidecar_address(pytestconfig: pytest.Config) -> tuple[str, int]:
-    """Return where the session's sidecar listens: ``("127.0.0.1", 0)``, a free port.
-
-    ``sidecar-port`` in ``[tool.direktiv-sdk]`` of ``pyproject.toml`` picks one; or override
-    this fixture (session scope) with port 8889 for functions that hard-code
-    ``http://localhost:8889``.
-    """
-    port = load_project_config(pytestconfig.rootpath).sidecar_port
-    return ("127.0.0.1", port or 0)
-
-
-@pytest.fixture(scope="session")
-def direktiv_sidecar_server(direktiv_sidecar_address: tuple[str, int]) -> Iterator[Sidecar]:
-    """Yield the session's running sidecar (use ``direktiv_sidecar`` in tests)."""
-    host, port = direktiv_sidecar_address
-    from harness.sidecar import Sidecar  # noqa: PLC0415 - keeps plugin loading light
-
-    sidecar = Sidecar(host=host, port=port).start()
-    try:
-        yield sidecar
-    finally:
-        sidecar.stop()
+        factory.close()
 
 
 @pytest.fixture
-def direktiv_sidecar(direktiv_sidecar_server: Sidecar) -> Iterator[Sidecar]:
-    """Yield the session's sidecar, cleared before the test and checked after it."""
-    direktiv_sidecar_server.clear()
-    yield direktiv_sidecar_server
-    direktiv_sidecar_server.check()
+def direktiv_store(direktiv_store_factory: StoreFactory) -> VariableStore:
+    """Return a fresh, empty variable store for this test (closed afterwards)."""
+    return direktiv_store_factory()
+
+
+# --------------------------------------------------------------------------- the sidecar
 
 
 # --------------------------------------------------------------------------- calls and runs
@@ -290,12 +301,29 @@ class FunctionCaller:
     """What ``direktiv_call`` is: :func:`~harness.functions.call_function` bound to a test.
 
     Calls use the test's store and sidecar; temp dirs go below the test's ``tmp_path``.
+    :meth:`fresh` returns one bound to a new empty store (one per Hypothesis example).
     """
 
-    def __init__(self, store: VariableStore, sidecar: Sidecar, temp_root: Path) -> None:
+    def __init__(
+        self,
+        store: VariableStore,
+        sidecar: Sidecar,
+        temp_root: Path,
+        factory: Callable[[], VariableStore] | None = None,
+        history: list[CallResult | InstanceResult] | None = None,
+    ) -> None:
         self.store = store
         self.sidecar = sidecar
         self.temp_root = temp_root
+        self._factory = factory
+        self.history: list[CallResult | InstanceResult] = [] if history is None else history
+        """Every result of this test, for the failure report."""
+
+    def fresh(self) -> FunctionCaller:
+        """Return a caller like this one on a new, empty store (:attr:`store`)."""
+        return FunctionCaller(
+            _fresh_store(self._factory), self.sidecar, self.temp_root, self._factory, self.history
+        )
 
     def __call__(
         self,
@@ -313,17 +341,23 @@ class FunctionCaller:
         action_id: str | None = None,
         function_id: str = "function",
         raise_errors: bool = True,
+        sidecar: Sidecar | None = None,
+        isolate: bool = False,
     ) -> CallResult:
-        """Call ``target`` once with ``input``; see :func:`~harness.functions.call_function`."""
+        """Call ``target`` once with ``input``; see :func:`~harness.functions.call_function`.
+
+        ``sidecar`` replaces the test's sidecar for this call; ``isolate=True`` runs it on a
+        new, empty store (``result.store``) instead of the test's.
+        """
         # A ready runner keeps its own sidecar and temp dir settings.
         from harness.functions import SidecarRunner, call_function  # noqa: PLC0415 - lazy
 
         own = not isinstance(target, SidecarRunner)
-        return call_function(
+        result = call_function(
             target,
             input,
             files=files,
-            store=self.store,
+            store=_fresh_store(self._factory) if isolate else self.store,
             namespace=namespace,
             workflow=workflow,
             instance=instance,
@@ -333,10 +367,12 @@ class FunctionCaller:
             temp_root=self.temp_root if own else None,
             timeout=timeout,
             action_id=action_id,
-            sidecar=self.sidecar if own else None,
+            sidecar=(sidecar or self.sidecar) if own else sidecar,
             function_id=function_id,
             raise_errors=raise_errors,
         )
+        self.history.append(result)
+        return result
 
 
 class WorkflowRunner:
@@ -344,21 +380,37 @@ class WorkflowRunner:
 
     Flows use the test's store; their functions talk to the test's sidecar and get temp dirs
     below ``tmp_path``; time is virtual unless a ``clock`` is given, so delays and retry
-    back-off do not sleep.
+    back-off do not sleep. :meth:`fresh` returns one bound to a new empty store.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - what fresh() copies
         self,
         store: VariableStore,
         sidecar: Sidecar,
         temp_root: Path,
+        factory: Callable[[], VariableStore] | None = None,
+        history: list[CallResult | InstanceResult] | None = None,
         observer: RunObserver | None = None,
     ) -> None:
         self.store = store
         self.sidecar = sidecar
         self.temp_root = temp_root
+        self._factory = factory
+        self.history: list[CallResult | InstanceResult] = [] if history is None else history
+        """Every result of this test, for the failure report."""
         self.observer = observer
         """Told about every instance run (``--direktiv-coverage`` records through it)."""
+
+    def fresh(self) -> WorkflowRunner:
+        """Return a runner like this one on a new, empty store (:attr:`store`)."""
+        return WorkflowRunner(
+            _fresh_store(self._factory),
+            self.sidecar,
+            self.temp_root,
+            self._factory,
+            self.history,
+            self.observer,
+        )
 
     def __call__(
         self,
@@ -372,17 +424,19 @@ class WorkflowRunner:
         instance_id: str | None = None,
         clock: Clock | None = None,
         secrets: Mapping[str, str] | None = None,
+        sidecar: Sidecar | None = None,
     ) -> InstanceResult:
         """Run one instance of ``flow``; see :func:`~direktiv_sdk.engine.interpreter.run_workflow`.
 
-        ``functions`` maps function ids to URLs, WSGI/ASGI apps, Python functions or runners.
+        ``functions`` maps function ids to URLs, WSGI/ASGI apps, Python functions or runners;
+        ``sidecar`` replaces the test's sidecar for them.
         """
         # The interpreter imports jq: only a test that runs a flow pays for it.
         from direktiv_sdk.engine.interpreter import run_workflow  # noqa: PLC0415
 
-        runners, made = self._runners(functions or {})
+        runners, made = self._runners(functions or {}, sidecar or self.sidecar)
         try:
-            return run_workflow(
+            result = run_workflow(
                 flow,
                 input=input,
                 store=self.store,
@@ -398,9 +452,11 @@ class WorkflowRunner:
         finally:
             for runner in made:
                 runner.close()
+        self.history.append(result)
+        return result
 
     def _runners(
-        self, functions: Mapping[str, object]
+        self, functions: Mapping[str, object], sidecar: Sidecar
     ) -> tuple[dict[str, FunctionRunner], list[SidecarRunner]]:
         from harness.functions import make_runner  # noqa: PLC0415 - keeps plugin loading light
 
@@ -410,26 +466,36 @@ class WorkflowRunner:
             if isinstance(target, FunctionRunner):
                 runners[function_id] = target
                 continue
-            runner = make_runner(
-                function_id, target, sidecar=self.sidecar, temp_root=self.temp_root
-            )
+            runner = make_runner(function_id, target, sidecar=sidecar, temp_root=self.temp_root)
             runners[function_id] = runner
             made.append(runner)
         return runners, made
 
 
+def _fresh_store(factory: Callable[[], VariableStore] | None) -> VariableStore:
+    if factory is None:
+        raise TypeError("this caller has no store factory: build it with one to use fresh()")
+    return factory()
+
+
 @pytest.fixture
 def direktiv_call(
-    direktiv_store: VariableStore, direktiv_sidecar: Sidecar, tmp_path: Path
+    direktiv_store: VariableStore,
+    direktiv_store_factory: StoreFactory,
+    direktiv_sidecar: Sidecar,
+    tmp_path: Path,
 ) -> FunctionCaller:
     """Return a function that calls a function target with this test's store and sidecar."""
-    return FunctionCaller(direktiv_store, direktiv_sidecar, tmp_path / "direktiv-actions")
+    return FunctionCaller(
+        direktiv_store, direktiv_sidecar, tmp_path / "direktiv-actions", direktiv_store_factory
+    )
 
 
 @pytest.fixture
 def direktiv_run(
     request: pytest.FixtureRequest,
     direktiv_store: VariableStore,
+    direktiv_store_factory: StoreFactory,
     direktiv_sidecar: Sidecar,
     tmp_path: Path,
 ) -> WorkflowRunner:
@@ -438,7 +504,8 @@ def direktiv_run(
         direktiv_store,
         direktiv_sidecar,
         tmp_path / "direktiv-actions",
-        coverage_observer(request.config),
+        direktiv_store_factory,
+        observer=coverage_observer(request.config),
     )
 
 

@@ -20,9 +20,18 @@ import string
 from collections.abc import Collection, Iterable
 from typing import Final
 
-from hypothesis import assume
-from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
+try:
+    from hypothesis import assume
+    from hypothesis import strategies as st
+    from hypothesis.errors import InvalidArgument
+except ModuleNotFoundError as missing:  # pragma: no cover - depends on the installed extras
+    if missing.name != "hypothesis":
+        raise
+    raise ModuleNotFoundError(
+        "harness.strategies needs Hypothesis, which comes with the testing extra: "
+        "pip install 'direktiv-sdk[testing]'",
+        name="hypothesis",
+    ) from missing
 
 from direktiv_sdk.engine.functions import FILE_SCOPES, FILE_TYPES
 from direktiv_sdk.expr import gojson

@@ -38,6 +38,7 @@ FRESH_SUITE = """
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run inner sessions without a store URL from the environment."""
     monkeypatch.delenv("DIREKTIV_STORE_URL", raising=False)
+    monkeypatch.delenv("DIREKTIV_SIDECAR_PORT", raising=False)
 
 
 # --------------------------------------------------------------------------- loading
@@ -212,14 +213,18 @@ def test_the_same_suite_runs_on_disk_by_configuration_alone(
 ) -> None:
     pytester.makepyfile(FRESH_SUITE)
     root = tmp_path / "store-root"
-    for _ in range(2):  # the second run finds the first run's folders and empties them
+    for _ in range(2):  # each run gets its own <run>-<worker> folder
         result = pytester.runpytest_inprocess("--direktiv-store-url", f"file://{root}")
         result.assert_outcomes(passed=3)
-    folders = sorted(p.name for p in (root / "_pytest").iterdir())
-    assert len(folders) == 3
-    assert all(name.startswith("test_the_same_suite_runs_on_disk") for name in folders)
-    # The data stays for a look after the run.
-    assert all(any((root / "_pytest" / name).rglob("x*")) for name in folders)
+    runs = sorted((root / "_pytest").iterdir())
+    assert len(runs) == 2
+    assert all(run.name.endswith("-main") for run in runs)
+    for run in runs:
+        folders = sorted(p.name for p in run.iterdir())
+        assert len(folders) == 3
+        assert all(name.startswith("test_the_same_suite_runs_on_disk") for name in folders)
+        # The data stays for a look after the run.
+        assert all(any((run / name).rglob("x*")) for name in folders)
 
 
 def test_a_relative_file_root_is_relative_to_the_invocation_folder(
@@ -228,7 +233,8 @@ def test_a_relative_file_root_is_relative_to_the_invocation_folder(
     monkeypatch.setenv("DIREKTIV_STORE_URL", "file://./rel-store")
     pytester.makepyfile(FRESH_SUITE)
     pytester.runpytest_inprocess().assert_outcomes(passed=3)
-    assert len(list((pytester.path / "rel-store" / "_pytest").iterdir())) == 3
+    (run,) = (pytester.path / "rel-store" / "_pytest").iterdir()
+    assert len(list(run.iterdir())) == 3
 
 
 def test_plain_file_url_puts_the_store_below_tmp_path(
@@ -249,7 +255,8 @@ def test_the_same_suite_runs_on_s3_by_configuration_alone(
     result.assert_outcomes(passed=3)
     fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, skip_instance_cache=True)
     prefixes = fs.ls(f"{s3_bucket}/suite", refresh=True)
-    assert len(prefixes) == 3
+    (run,) = prefixes  # <run>-<worker>
+    assert len(fs.ls(run, refresh=True)) == 3
 
 
 def test_per_test_urls() -> None:
@@ -299,9 +306,17 @@ def test_a_per_test_file_store_without_a_path_needs_tmp_path() -> None:
         per_test_store_url("file://", "t.py::t")
 
 
-def test_a_bad_configured_url_fails_the_tests_that_use_the_store(
-    pytester: pytest.Pytester, clean_env: None
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("nonsense", "cannot open store 'nonsense'*"),
+        ("ftp://x", "*makes a fresh store per test for memory://, file:// and s3:// only*"),
+    ],
+)
+def test_a_bad_configured_url_is_one_usage_error(
+    pytester: pytest.Pytester, clean_env: None, url: str, reason: str
 ) -> None:
+    # Issue 9, case 7: one usage error at session start, not one error per test.
     pytester.makepyfile(
         """
         def test_store(direktiv_store):
@@ -311,9 +326,12 @@ def test_a_bad_configured_url_fails_the_tests_that_use_the_store(
             pass
         """
     )
-    result = pytester.runpytest_inprocess("--direktiv-store-url", "nonsense")
-    result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*InvalidStoreURLError: cannot open store 'nonsense'*"])
+    result = pytester.runpytest_subprocess("--direktiv-store-url", url, "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: the direktiv store {url!r} (--direktiv-store-url) cannot be used: {reason}"]
+    )
+    assert "test_store" not in result.stdout.str()
 
 
 # --------------------------------------------------------------------------- the sidecar
@@ -391,7 +409,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def test_the_sidecar_address_can_be_overridden(pytester: pytest.Pytester, clean_env: None) -> None:
+def test_a_conflicting_address_override_is_an_error_naming_both_places(
+    pytester: pytest.Pytester, clean_env: None
+) -> None:
     port = _free_port()
     pytester.makeconftest(
         f"""
@@ -403,12 +423,49 @@ def test_the_sidecar_address_can_be_overridden(pytester: pytest.Pytester, clean_
         """
     )
     pytester.makepyfile(
-        f"""
+        """
         def test_port(direktiv_sidecar):
-            assert direktiv_sidecar.url == "http://127.0.0.1:{port}"
+            pass
         """
     )
-    pytester.runpytest_inprocess().assert_outcomes(passed=1)
+    result = pytester.runpytest_inprocess()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"*direktiv_sidecar_address is overridden in conftest.py:3 as ('127.0.0.1', {port}), "
+            "but the sidecar port is 8889 (default); the port comes from one place*"
+        ]
+    )
+
+
+def test_the_sidecar_port_option_sets_the_address(
+    pytester: pytest.Pytester, clean_env: None
+) -> None:
+    port = _free_port()
+    pytester.makepyfile(
+        f"""
+        def test_port(direktiv_sidecar, direktiv_sidecar_address):
+            assert direktiv_sidecar_address == ("127.0.0.1", {port})
+            assert direktiv_sidecar.front_door.port == {port}
+            assert direktiv_sidecar.port != {port}  # its own port; the front door routes to it
+        """
+    )
+    pytester.runpytest_inprocess("--direktiv-sidecar-port", str(port)).assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize("value", ["x", "70000", "-1"])
+def test_a_bad_sidecar_port_is_a_usage_error(
+    pytester: pytest.Pytester, clean_env: None, value: str
+) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest_subprocess(f"--direktiv-sidecar-port={value}", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: --direktiv-sidecar-port {value!r} is not a port: use 1-65535, "
+            "or 0 for no front door"
+        ]
+    )
 
 
 # --------------------------------------------------------------------------- calls and runs

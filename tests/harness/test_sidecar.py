@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
+from http import HTTPStatus
+from pathlib import Path
 
 import httpx
 import pytest
@@ -189,7 +192,8 @@ def test_declared_body_over_the_limit_is_refused_unread_in_process(
         "wsgi.input": Unreadable(),
     }
     body = b"".join(sidecar(environ, lambda status, headers: statuses.append(status)))
-    assert statuses == ["413 Request Entity Too Large"]
+    # The phrase is the standard library's: "Content Too Large" from Python 3.13 (RFC 9110).
+    assert statuses == [f"413 {HTTPStatus.REQUEST_ENTITY_TOO_LARGE.phrase}"]
     assert body == b"size limit: 134217728 bytes\n"
     assert action.writes == ()
 
@@ -512,10 +516,16 @@ def test_invalid_ports_are_refused(port: object) -> None:
 def test_a_taken_port_is_reported_clearly(running: Sidecar) -> None:
     with pytest.raises(PortInUseError) as caught:
         Sidecar(port=running.port).start()
+    # The holder is this very process (the running sidecar): the message says which one.
     assert str(caught.value) == (
-        f"cannot listen on 127.0.0.1:{running.port} (Address already in use): stop what uses "
-        "that port or pass port=0 for a free one"
+        f"cannot listen on 127.0.0.1:{running.port} (held by pid {os.getpid()} "
+        f"({_command_line()})): stop what uses that port or pass port=0 for a free one"
     )
+
+
+def _command_line() -> str:
+    raw = Path(f"/proc/{os.getpid()}/cmdline").read_bytes()
+    return raw.replace(b"\0", b" ").decode("utf-8", "replace").strip()[:120]
 
 
 def test_stop_closes_idle_connections_and_refuses_new_ones() -> None:
