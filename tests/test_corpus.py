@@ -220,9 +220,28 @@ class StubRunner:
 # ---------------------------------------------------------------------- running a case
 
 
-@pytest.fixture(params=["memory", "local", pytest.param("s3", marks=pytest.mark.s3)])
+_BACKENDS: Final = ("memory", "local", "s3")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each case on the backends it declares (default: all), and only on those."""
+    if metafunc.function.__name__ != "test_corpus_case":
+        return
+    pairs = []
+    for name in RUN_CASES:
+        declared = CASES[name].get("backends", _BACKENDS)
+        unknown = sorted(set(declared) - set(_BACKENDS))
+        if unknown:
+            raise ValueError(f"case {name}: unknown backends {unknown} (use {list(_BACKENDS)})")
+        for backend in declared:
+            marks = [pytest.mark.s3] if backend == "s3" else []
+            pairs.append(pytest.param(name, backend, id=f"{name}-{backend}", marks=marks))
+    metafunc.parametrize(("name", "corpus_store"), pairs, indirect=["corpus_store"])
+
+
+@pytest.fixture
 def corpus_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VariableStore]:
-    """Yield an empty store of each backend kind."""
+    """Yield an empty store of the backend kind a case runs on (``pytest_generate_tests``)."""
     if request.param == "memory":
         url = "memory://"
     elif request.param == "local":
@@ -296,15 +315,9 @@ def test_corpus_has_cases() -> None:
     assert len(STRICT_CASES) >= 10, "the corpus lost its strict-mode cases"
 
 
-@pytest.mark.parametrize("name", RUN_CASES)
-def test_corpus_case(
-    name: str, corpus_store: VariableStore, request: pytest.FixtureRequest
-) -> None:
+def test_corpus_case(name: str, corpus_store: VariableStore) -> None:
     case = CASES[name]
     _check_keys(name, case, _CASE_KEYS)
-    backend = request.node.callspec.params["corpus_store"]
-    if backend not in case.get("backends", [backend]):
-        pytest.skip(f"case {name} declares backends {case['backends']} only")
     folder = CORPUS / name
     namespace = case.get("namespace", "default")
     default_flow = case.get("flow", "flow.yaml")
