@@ -55,7 +55,7 @@ def test_search_path_is_empty(cache: JqCache) -> None:
     assert compile_template("jq(get_search_list)", cache=cache).evaluate({}) == []
 
 
-@pytest.mark.parametrize("program", ["def f: f; f", "last(range(1e12))", "[repeat(1)] | length"])
+@pytest.mark.parametrize("program", ["def f: f; f", "last(range(1e12))", "last(repeat(1))"])
 def test_runaway_program_is_stopped_at_the_timeout(program: str, cache: JqCache) -> None:
     template = compile_template(f"jq({program})", cache=cache)
     with pytest.raises(CatchableError) as caught:
