@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
+from direktiv_sdk.cli._settings import option_pairs
 from direktiv_sdk.errors import CloudEventError, WaitTimeoutError
 from direktiv_sdk.expr.gojson import dumps
 
@@ -159,22 +160,12 @@ def add_parser(subparsers: Any) -> None:
     send.set_defaults(handler=_send, parser=send)
 
 
-def _pairs(parser: argparse.ArgumentParser, values: list[str], option: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for value in values:
-        name, sep, target = value.partition("=")
-        if not sep or not name or not target:
-            parser.error(f"{option} {value!r}: write {option} NAME=VALUE")
-        pairs[name] = target
-    return pairs
-
-
 def _send(args: argparse.Namespace) -> int:
     from direktiv_sdk.engine.namespace import Namespace  # noqa: PLC0415 - loads jq
 
     parser: argparse.ArgumentParser = args.parser
-    functions = _pairs(parser, args.function, "--function")
-    secrets = _pairs(parser, args.secret, "--secret")
+    functions = option_pairs(parser, args.function, "--function")
+    secrets = option_pairs(parser, args.secret, "--secret")
     events = read_events(parser, args.files)
     code = 0
     with Namespace(

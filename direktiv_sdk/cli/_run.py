@@ -20,6 +20,7 @@ from direktiv_sdk.cli._events import read_events, run_flow
 from direktiv_sdk.cli._settings import (
     NAMESPACE_ENV,
     PRECEDENCE,
+    option_pairs,
     project_config,
     resolve_functions,
     store_url,
@@ -138,16 +139,6 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=_run, parser=parser)
 
 
-def _pairs(parser: argparse.ArgumentParser, values: list[str], option: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for value in values:
-        name, sep, target = value.partition("=")
-        if not sep or not name or not target:
-            parser.error(f"{option} {value!r}: write {option} NAME=VALUE")
-        pairs[name] = target
-    return pairs
-
-
 def _input(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bytes | None:
     if args.input is not None:
         try:
@@ -201,8 +192,8 @@ def _observer(parser: argparse.ArgumentParser, args: argparse.Namespace) -> RunO
 def _run(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.parser
     config = project_config()
-    functions = resolve_functions(config, _pairs(parser, args.function, "--function"))
-    secrets = {**config.secrets, **_pairs(parser, args.secret, "--secret")}
+    functions = resolve_functions(config, option_pairs(parser, args.function, "--function"))
+    secrets = {**config.secrets, **option_pairs(parser, args.secret, "--secret")}
     namespace = args.namespace or os.environ.get(NAMESPACE_ENV) or config.namespace or "default"
     raw = _input(parser, args)
     if args.sidecar_port is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 from typing import Final
@@ -13,6 +14,7 @@ from direktiv_sdk.store.registry import DEFAULT_STORE_URL, STORE_URL_ENV
 __all__ = [
     "NAMESPACE_ENV",
     "PRECEDENCE",
+    "option_pairs",
     "project_config",
     "resolve_functions",
     "store_url",
@@ -47,3 +49,14 @@ def resolve_functions(config: ProjectConfig, options: dict[str, str]) -> dict[st
     for function_id, spec in options.items():
         targets[function_id] = resolve_target(function_id, spec)
     return targets
+
+
+def option_pairs(parser: argparse.ArgumentParser, values: list[str], option: str) -> dict[str, str]:
+    """Return ``{NAME: VALUE}`` of repeated ``--option NAME=VALUE`` arguments."""
+    pairs: dict[str, str] = {}
+    for value in values:
+        name, sep, target = value.partition("=")
+        if not sep or not name or not target:
+            parser.error(f"{option} {value!r}: write {option} NAME=VALUE")
+        pairs[name] = target
+    return pairs
