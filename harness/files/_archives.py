@@ -40,6 +40,7 @@ from harness.files._fdio import (
     make_folder,
     open_folder,
     open_regular,
+    write_all,
 )
 
 __all__ = ["extract_archive", "extract_archive_at", "tar_gz_directory", "write_tar_gz"]
@@ -139,9 +140,7 @@ def _write_member(
         fd = create_file(parent, parts[-1])
         try:
             while chunk := source.read(_CHUNK):
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
+                write_all(fd, chunk)
             if mode is not None:
                 os.fchmod(fd, mode)
         finally:

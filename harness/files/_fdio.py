@@ -25,6 +25,7 @@ __all__ = [
     "open_folder",
     "open_folders",
     "open_regular",
+    "write_all",
 ]
 
 _DIR_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -110,6 +111,13 @@ def create_file(parent: int, name: str, mode: int = 0o666, *, exclusive: bool = 
         raise FileExistsError(errno.EEXIST, "is not a regular file", name)
     os.set_blocking(fd, True)
     return fd
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of ``data`` to ``fd`` (``os.write`` may write less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def list_entries(folder: int) -> list[tuple[str, int]]:

@@ -49,6 +49,7 @@ from harness.files._fdio import (
     make_folder,
     open_folder,
     open_regular,
+    write_all,
 )
 from harness.sidecar._action import ActionContext, VariableWrite
 
@@ -138,9 +139,7 @@ def _source(plan: _Planned, context: ActionContext, root: Path | None) -> bytes:
 def _write_plain(parent: int, name: str, data: bytes, mode: int | None) -> None:
     fd = create_file(parent, name, exclusive=True)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
         if mode is not None:
             os.fchmod(fd, mode)
     finally:
