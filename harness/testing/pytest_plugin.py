@@ -32,6 +32,7 @@ by ``direktiv_run`` when it runs a flow, a backend (s3fs) when its store is open
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -54,6 +55,8 @@ from harness.testing._plugin_sidecar import configured_sidecar_port
 from harness.testing._plugin_stores import StoreFactory, check_configured_store, run_segment
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from direktiv_sdk.engine.clock import Clock
     from direktiv_sdk.engine.functions import FunctionFile
     from direktiv_sdk.engine.interpreter import InstanceResult, StartInput, Workflow
@@ -297,12 +300,8 @@ def direktiv_store(direktiv_store_factory: StoreFactory) -> VariableStore:
 # --------------------------------------------------------------------------- calls and runs
 
 
-class FunctionCaller:
-    """What ``direktiv_call`` is: :func:`~harness.functions.call_function` bound to a test.
-
-    Calls use the test's store and sidecar; temp dirs go below the test's ``tmp_path``.
-    :meth:`fresh` returns one bound to a new empty store (one per Hypothesis example).
-    """
+class _BoundToTest:
+    """What ``direktiv_call`` and ``direktiv_run`` share: the test's store, sidecar, temp dirs."""
 
     def __init__(
         self,
@@ -310,20 +309,27 @@ class FunctionCaller:
         sidecar: Sidecar,
         temp_root: Path,
         factory: Callable[[], VariableStore] | None = None,
-        history: list[CallResult | InstanceResult] | None = None,
     ) -> None:
         self.store = store
         self.sidecar = sidecar
         self.temp_root = temp_root
         self._factory = factory
-        self.history: list[CallResult | InstanceResult] = [] if history is None else history
-        """Every result of this test, for the failure report."""
+        self.history: list[CallResult | InstanceResult] = []
+        """Every result of this test (fresh copies too), for the failure report."""
 
-    def fresh(self) -> FunctionCaller:
-        """Return a caller like this one on a new, empty store (:attr:`store`)."""
-        return FunctionCaller(
-            _fresh_store(self._factory), self.sidecar, self.temp_root, self._factory, self.history
-        )
+    def fresh(self) -> Self:
+        """Return a copy bound to a new, empty store (:attr:`store`), sharing the history."""
+        clone = copy.copy(self)
+        clone.store = _fresh_store(self._factory)
+        return clone
+
+
+class FunctionCaller(_BoundToTest):
+    """What ``direktiv_call`` is: :func:`~harness.functions.call_function` bound to a test.
+
+    Calls use the test's store and sidecar; temp dirs go below the test's ``tmp_path``.
+    :meth:`fresh` returns one bound to a new empty store (one per Hypothesis example).
+    """
 
     def __call__(
         self,
@@ -375,7 +381,7 @@ class FunctionCaller:
         return result
 
 
-class WorkflowRunner:
+class WorkflowRunner(_BoundToTest):
     """What ``direktiv_run`` is: :func:`~direktiv_sdk.engine.run_workflow` bound to a test.
 
     Flows use the test's store; their functions talk to the test's sidecar and get temp dirs
@@ -383,34 +389,18 @@ class WorkflowRunner:
     back-off do not sleep. :meth:`fresh` returns one bound to a new empty store.
     """
 
-    def __init__(  # noqa: PLR0917 - what fresh() copies
+    def __init__(
         self,
         store: VariableStore,
         sidecar: Sidecar,
         temp_root: Path,
         factory: Callable[[], VariableStore] | None = None,
-        history: list[CallResult | InstanceResult] | None = None,
+        *,
         observer: RunObserver | None = None,
     ) -> None:
-        self.store = store
-        self.sidecar = sidecar
-        self.temp_root = temp_root
-        self._factory = factory
-        self.history: list[CallResult | InstanceResult] = [] if history is None else history
-        """Every result of this test, for the failure report."""
+        super().__init__(store, sidecar, temp_root, factory)
         self.observer = observer
         """Told about every instance run (``--direktiv-coverage`` records through it)."""
-
-    def fresh(self) -> WorkflowRunner:
-        """Return a runner like this one on a new, empty store (:attr:`store`)."""
-        return WorkflowRunner(
-            _fresh_store(self._factory),
-            self.sidecar,
-            self.temp_root,
-            self._factory,
-            self.history,
-            self.observer,
-        )
 
     def __call__(
         self,
