@@ -16,9 +16,9 @@ from typing import IO, Any, Final, cast
 from urllib.parse import quote, unquote, urlsplit
 
 from botocore.exceptions import ClientError
-from typing_extensions import override
 
 from backends._common import check_options, precondition_missing, precondition_stale
+from direktiv_sdk._compat import override
 from direktiv_sdk.errors import InvalidStoreURLError, PreconditionFailedError
 from direktiv_sdk.store import VariableRef, format_timestamp
 

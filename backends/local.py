@@ -21,8 +21,6 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from typing import ClassVar, Final, get_args
 
-from typing_extensions import override
-
 from backends._common import (
     check_options,
     new_version,
@@ -49,6 +47,7 @@ from backends._local_files import (
     temp_name,
     write_all,
 )
+from direktiv_sdk._compat import override
 from direktiv_sdk.errors import InvalidStoreURLError, StoreError, StoreNotFoundError
 from direktiv_sdk.store import (
     Owner,

@@ -21,8 +21,6 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar, Final
 
-from typing_extensions import override
-
 from backends._common import (
     check_options,
     owner_prefix,
@@ -31,6 +29,7 @@ from backends._common import (
     precondition_stale,
     unique_now,
 )
+from direktiv_sdk._compat import override
 from direktiv_sdk.errors import InvalidStoreURLError
 from direktiv_sdk.store import (
     Owner,

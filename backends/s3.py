@@ -27,7 +27,6 @@ import aiohttp
 import s3fs
 from botocore.exceptions import BotoCoreError, ClientError
 from fsspec.asyn import sync
-from typing_extensions import override
 
 from backends._common import owner_prefix, precondition_exists, precondition_stale, unique_now
 from backends._s3_parts import (
@@ -45,6 +44,7 @@ from backends._s3_parts import (
     lost_condition,
     parse_url,
 )
+from direktiv_sdk._compat import override
 from direktiv_sdk.errors import InvalidKeyError, StoreError
 from direktiv_sdk.store import (
     CHUNK_SIZE,

@@ -66,16 +66,17 @@ __all__ = [
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # the real types for checkers; at run time they load lazily
+    from direktiv_sdk.engine.cloudevent import CloudEvent
     from direktiv_sdk.engine.interpreter import (
         InstanceResult,
         Workflow,
         load_workflow,
         run_workflow,
     )
-    from direktiv_sdk.engine.namespace import CloudEvent, InstanceInfo, Namespace
+    from direktiv_sdk.engine.namespace import InstanceInfo, Namespace
 
 _LAZY: dict[str, str] = {
-    "CloudEvent": "direktiv_sdk.engine.namespace",
+    "CloudEvent": "direktiv_sdk.engine.cloudevent",
     "InstanceInfo": "direktiv_sdk.engine.namespace",
     "Namespace": "direktiv_sdk.engine.namespace",
     "InstanceResult": "direktiv_sdk.engine.interpreter",

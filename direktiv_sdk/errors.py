@@ -18,6 +18,10 @@ The tree::
     ├── WorkflowLoadError               + ValueError: a flow file does not load (file, line, state)
     ├── TemplateSyntaxError             + ValueError: a jq(...)/js(...) template does not compile
     ├── NestingTooDeepError             + ValueError: JSON nested deeper than MAX_DEPTH levels
+    ├── JqWorkerError                   a jq worker process failed (becomes a flow error)
+    │   ├── WorkerLimitError            a program hit a memory or depth limit
+    │   │   └── WorkerTimeoutError      a program ran out of time (`context deadline exceeded`)
+    │   └── WorkerCrashedError          the worker process died
     ├── FlowError                       a running instance raised a Direktiv error code
     │   ├── CatchableError              a `catch` block may handle it
     │   └── UncatchableError            ends the instance regardless of `catch`
@@ -72,6 +76,7 @@ __all__ = [
     "InvalidScopeError",
     "InvalidStoreURLError",
     "InvalidTargetError",
+    "JqWorkerError",
     "NamespaceError",
     "NamespaceLimitError",
     "NestingTooDeepError",
@@ -89,6 +94,9 @@ __all__ = [
     "UncatchableError",
     "UnsupportedOperationError",
     "WaitTimeoutError",
+    "WorkerCrashedError",
+    "WorkerLimitError",
+    "WorkerTimeoutError",
     "WorkflowLoadError",
     "WorkflowNotFoundError",
 ]
@@ -257,6 +265,22 @@ class NestingTooDeepError(DirektivError, ValueError):
             f"the JSON value is nested deeper than {limit} levels (at character {offset}); "
             "flatten it"
         )
+
+
+class JqWorkerError(DirektivError):
+    """A jq program running in a worker process failed; the engine makes it a flow error."""
+
+
+class WorkerLimitError(JqWorkerError):
+    """An evaluation hit a limit; the message says which, in gojq's words where it has some."""
+
+
+class WorkerTimeoutError(WorkerLimitError):
+    """The evaluation ran out of its time (``context deadline exceeded``)."""
+
+
+class WorkerCrashedError(JqWorkerError):
+    """The worker process died during an evaluation (a signal or an exit status)."""
 
 
 class FlowError(DirektivError):

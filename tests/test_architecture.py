@@ -112,3 +112,16 @@ def test_an_unknown_lazy_name_is_an_attribute_error() -> None:
         AttributeError, match=r"module 'direktiv_sdk\.engine' has no attribute 'nope'"
     ):
         _ = engine.nope
+
+
+def test_every_state_type_has_logic_that_loads_on_first_use() -> None:
+    from direktiv_sdk.engine.states import LOGIC, LOGIC_NAMES
+    from direktiv_sdk.flow.model import STATE_TYPES
+
+    assert sorted(LOGIC_NAMES) == sorted(STATE_TYPES)
+    for state_type in STATE_TYPES:
+        logic = LOGIC[state_type]
+        assert callable(logic)
+        assert logic.__module__.startswith("direktiv_sdk.engine.states.")
+    with pytest.raises(KeyError):
+        LOGIC["nosuchtype"]

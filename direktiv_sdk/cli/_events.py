@@ -72,9 +72,11 @@ def signals_cancel() -> Iterator[None]:
 
 def read_events(parser: argparse.ArgumentParser, files: list[str]) -> list[CloudEvent]:
     """Return the events of every file, all validated before any is delivered."""
+    events: list[CloudEvent] = []
+    if not files:
+        return events
     from direktiv_sdk.engine.cloudevent import parse_events  # noqa: PLC0415 - loads the SDK
 
-    events: list[CloudEvent] = []
     for name in files:
         try:
             if name == "-":

@@ -13,6 +13,7 @@ from direktiv_sdk._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from direktiv_sdk.engine.clock import Clock, SystemClock, VirtualClock, current_clock
+    from direktiv_sdk.engine.cloudevent import CloudEvent, parse_event, parse_http_event
     from direktiv_sdk.engine.functions import (
         FILE_SCOPES,
         FILE_TYPES,
@@ -21,21 +22,15 @@ if TYPE_CHECKING:
         FunctionOutcome,
         FunctionRunner,
         adapt_functions,
+        require_runners,
     )
     from direktiv_sdk.engine.interpreter import (
         StartInput,
         Workflow,
         load_workflow,
-        require_runners,
         run_workflow,
     )
-    from direktiv_sdk.engine.namespace import (
-        CloudEvent,
-        InstanceInfo,
-        Namespace,
-        parse_event,
-        parse_http_event,
-    )
+    from direktiv_sdk.engine.namespace import InstanceInfo, Namespace
     from direktiv_sdk.engine.results import STATUSES, InstanceResult, StateTrace, VariableWrite
 
 __all__ = [
@@ -78,11 +73,11 @@ _LAZY: dict[str, str] = {
     "FunctionOutcome": "direktiv_sdk.engine.functions",
     "FunctionRunner": "direktiv_sdk.engine.functions",
     "adapt_functions": "direktiv_sdk.engine.functions",
-    "CloudEvent": "direktiv_sdk.engine.namespace",
+    "CloudEvent": "direktiv_sdk.engine.cloudevent",
     "InstanceInfo": "direktiv_sdk.engine.namespace",
     "Namespace": "direktiv_sdk.engine.namespace",
-    "parse_event": "direktiv_sdk.engine.namespace",
-    "parse_http_event": "direktiv_sdk.engine.namespace",
+    "parse_event": "direktiv_sdk.engine.cloudevent",
+    "parse_http_event": "direktiv_sdk.engine.cloudevent",
     "STATUSES": "direktiv_sdk.engine.results",
     "InstanceResult": "direktiv_sdk.engine.results",
     "StateTrace": "direktiv_sdk.engine.results",
@@ -90,7 +85,7 @@ _LAZY: dict[str, str] = {
     "StartInput": "direktiv_sdk.engine.interpreter",
     "Workflow": "direktiv_sdk.engine.interpreter",
     "load_workflow": "direktiv_sdk.engine.interpreter",
-    "require_runners": "direktiv_sdk.engine.interpreter",
+    "require_runners": "direktiv_sdk.engine.functions",
     "run_workflow": "direktiv_sdk.engine.interpreter",
 }
 """Public names by the module that defines them (imported on first access)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import threading
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
 
@@ -482,6 +481,8 @@ class Instance:
             self._end_state(record.finish(state, entry, "", crash, logs, False, self.clock.now()))
             raise crash from exc
         except Exception as exc:  # a bug or a runner that broke its contract: crash, keep the cause
+            import traceback  # noqa: PLC0415 - only a crash needs it
+
             crash = InternalError(f"{type(exc).__name__}: {exc}")
             logs.append("".join(traceback.format_exception(exc)).rstrip())
             self._end_state(record.finish(state, entry, "", crash, logs, False, self.clock.now()))

@@ -25,10 +25,8 @@ from typing import TYPE_CHECKING, Final
 from direktiv_sdk.engine._runtime import Engine, Instance, check_input
 from direktiv_sdk.engine._turns import Turns, _Waiter
 from direktiv_sdk.engine.clock import Clock
-from direktiv_sdk.engine.cloudevent import CloudEvent
 from direktiv_sdk.engine.listeners import EventFilter, Listener, go_lifespan
 from direktiv_sdk.engine.results import InstanceInfo, InstanceResult
-from direktiv_sdk.engine.states.events import MAX_EVENT_HOPS
 from direktiv_sdk.errors import (
     InstanceNotFoundError,
     NamespaceLimitError,
@@ -40,11 +38,12 @@ from direktiv_sdk.expr import gojson
 
 if TYPE_CHECKING:
     from direktiv_sdk.engine._api import InstanceView
+    from direktiv_sdk.engine.cloudevent import CloudEvent
     from direktiv_sdk.expr.gojson import JSONObject
     from direktiv_sdk.flow.model import Workflow
     from direktiv_sdk.store import Owner
 
-__all__ = ["MAX_EVENT_HOPS", "MAX_LIVE_INSTANCES", "InstanceInfo", "Session"]
+__all__ = ["MAX_LIVE_INSTANCES", "InstanceInfo", "Session"]
 
 MAX_LIVE_INSTANCES: Final = 1000
 """Instances that may be pending in one session at once (``direktiv.limits.instances``)."""

@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final, Protocol, runtime_checkable
 
-from typing_extensions import override
-
+from direktiv_sdk._compat import override
 from direktiv_sdk.expr._clock import reset_clock, use_clock
 
 __all__ = ["Clock", "SystemClock", "VirtualClock", "current_clock"]

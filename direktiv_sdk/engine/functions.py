@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from direktiv_sdk.engine.results import FileInfo, VariableWrite
-from direktiv_sdk.errors import BackendNotInstalledError
+from direktiv_sdk.errors import BackendNotInstalledError, FunctionNotMappedError
 from direktiv_sdk.flow.model import FILE_SCOPES, FILE_TYPES, FunctionFile
 
 if TYPE_CHECKING:
+    from direktiv_sdk.flow.model import Workflow
     from direktiv_sdk.store import VariableStore
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "FunctionOutcome",
     "FunctionRunner",
     "adapt_functions",
+    "require_runners",
 ]
 
 _ADAPTER: Final = "harness.functions:adapt_target"
@@ -112,3 +114,10 @@ def adapt_functions(functions: Mapping[str, object] | None) -> dict[str, Functio
                 ) from exc
         runners[function_id] = adapter(function_id, target)
     return runners
+
+
+def require_runners(workflow: Workflow, runners: Mapping[str, FunctionRunner]) -> None:
+    """Raise :class:`FunctionNotMappedError` for a called knative function without a runner."""
+    for function in workflow.used_functions():
+        if not function.is_subflow and function.id not in runners:
+            raise FunctionNotMappedError(function.id)

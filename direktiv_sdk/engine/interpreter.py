@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 from direktiv_sdk.engine._runtime import Engine
 from direktiv_sdk.engine._session import Session
 from direktiv_sdk.engine.clock import Clock, SystemClock
-from direktiv_sdk.engine.functions import adapt_functions
+from direktiv_sdk.engine.functions import adapt_functions, require_runners
 from direktiv_sdk.engine.results import STATUSES, InstanceResult, StateTrace, VariableWrite
-from direktiv_sdk.engine.states.actions import require_runners
 from direktiv_sdk.expr import gojson
 from direktiv_sdk.flow import loader, model
 from direktiv_sdk.store import Owner, VariableStore

@@ -24,23 +24,23 @@ from typing import TYPE_CHECKING
 from direktiv_sdk.engine._runtime import Engine
 from direktiv_sdk.engine._session import InstanceInfo, Session
 from direktiv_sdk.engine.clock import Clock, SystemClock
-from direktiv_sdk.engine.cloudevent import CloudEvent, parse_event, parse_http_event
-from direktiv_sdk.engine.functions import adapt_functions
+from direktiv_sdk.engine.functions import adapt_functions, require_runners
 from direktiv_sdk.engine.interpreter import StartInput, _load_child, _owner, _raw_input
-from direktiv_sdk.engine.states.actions import require_runners
 from direktiv_sdk.errors import WorkflowNotFoundError
 from direktiv_sdk.flow import model
 from direktiv_sdk.store import Owner, VariableStore
 from direktiv_sdk.store.registry import open_store
 
 if TYPE_CHECKING:
+    from direktiv_sdk.engine.cloudevent import CloudEvent
     from direktiv_sdk.engine.observe import RunObserver
     from direktiv_sdk.expr.gojson import JSON
 
-__all__ = ["CloudEvent", "InstanceInfo", "Namespace", "parse_event", "parse_http_event"]
+__all__ = ["InstanceInfo", "Namespace"]
 
-EventInput = CloudEvent | Mapping[str, "JSON"] | bytes | str
-"""What :meth:`Namespace.send` accepts: a parsed event, a JSON object, or its JSON text."""
+if TYPE_CHECKING:
+    EventInput = CloudEvent | Mapping[str, JSON] | bytes | str
+    """What :meth:`Namespace.send` accepts: a parsed event, a JSON object, or its JSON text."""
 
 
 class Namespace:
@@ -149,12 +149,11 @@ class Namespace:
         A malformed event raises :class:`~direktiv_sdk.errors.CloudEventError` (naming the
         attribute) and is not delivered at all.
         """
-        parsed = event if isinstance(event, CloudEvent) else parse_event(event)
-        return self._session.send(parsed)
+        return self._session.send(_parsed(event))
 
     def send_all(self, events: Iterable[EventInput]) -> list[str]:
         """Validate every event first, then deliver them in order (none if one is bad)."""
-        parsed = [e if isinstance(e, CloudEvent) else parse_event(e) for e in events]
+        parsed = [_parsed(e) for e in events]
         touched: list[str] = []
         for event in parsed:
             touched.extend(self._session.send(event))
@@ -208,3 +207,10 @@ class Namespace:
     ) -> None:
         """Close the namespace."""
         self.close()
+
+
+def _parsed(event: EventInput) -> CloudEvent:
+    """Return ``event`` as a :class:`CloudEvent` (the SDK loads with the first event sent)."""
+    from direktiv_sdk.engine.cloudevent import CloudEvent, parse_event  # noqa: PLC0415
+
+    return event if isinstance(event, CloudEvent) else parse_event(event)

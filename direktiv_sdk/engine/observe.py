@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from typing_extensions import override
+from direktiv_sdk._compat import override
 
 if TYPE_CHECKING:
     from direktiv_sdk.engine.results import InstanceResult, StateTrace

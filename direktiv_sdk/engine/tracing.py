@@ -12,8 +12,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Final, Literal, TextIO
 
-from typing_extensions import override
-
+from direktiv_sdk._compat import override
 from direktiv_sdk.engine.observe import ObservedInstance, RunObserver
 from direktiv_sdk.expr.gojson import dumps
 

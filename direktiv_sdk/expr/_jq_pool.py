@@ -12,18 +12,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import marshal
-import math
-import os
-import selectors
-import signal
-import struct
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from direktiv_sdk.errors import WorkerCrashedError, WorkerLimitError, WorkerTimeoutError
+
+if TYPE_CHECKING:
+    from direktiv_sdk.expr._jq_process import Worker
 
 __all__ = [
     "DEFAULT_MEMORY_LIMIT",
@@ -39,97 +35,6 @@ DEFAULT_TIMEOUT: Final = 10.0
 
 DEFAULT_MEMORY_LIMIT: Final = 1 << 30
 """The address-space limit of a worker process (1 GiB)."""
-
-_WORKER: Final = Path(__file__).with_name("_jq_worker.py")
-_HEADER: Final = struct.Struct("<Q")
-_KILL_WAIT: Final = 5.0
-
-Reply = tuple[str, object, bool]
-
-
-class WorkerLimitError(Exception):
-    """An evaluation hit a limit; the message says which, in gojq's words where it has some."""
-
-
-class WorkerTimeoutError(WorkerLimitError):
-    """The evaluation ran out of its time (``context deadline exceeded``)."""
-
-
-class WorkerCrashedError(Exception):
-    """The worker process died during an evaluation (a signal or an exit status)."""
-
-
-class _Worker:
-    """One worker process and its pipes."""
-
-    def __init__(self, memory_limit: int, max_depth: int, timeout: float) -> None:
-        cpu_seconds = str(math.ceil(timeout) + 2)  # a backstop: the parent kills it first
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", str(_WORKER), str(memory_limit), str(max_depth), cpu_seconds],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={},
-            cwd="/",
-            bufsize=0,
-        )
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        self._send_fd = self.process.stdin.fileno()
-        self._reply_fd = self.process.stdout.fileno()
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            self.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(_KILL_WAIT)
-        for stream in (self.process.stdin, self.process.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
-
-    def call(self, program: str, text: str, deadline: float) -> Reply:
-        data = marshal.dumps((program, text))
-        view = memoryview(_HEADER.pack(len(data)) + data)
-        try:
-            while view:
-                view = view[os.write(self._send_fd, view) :]
-        except BrokenPipeError:
-            raise self._crash() from None
-        (size,) = _HEADER.unpack(self._receive(_HEADER.size, deadline))
-        reply: Reply = marshal.loads(self._receive(size, deadline))
-        return reply
-
-    def _receive(self, size: int, deadline: float) -> bytes:
-        buffer = bytearray()
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._reply_fd, selectors.EVENT_READ)
-            while len(buffer) < size:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise WorkerTimeoutError("context deadline exceeded")
-                if not selector.select(left):
-                    continue
-                chunk = os.read(self._reply_fd, size - len(buffer))
-                if not chunk:
-                    raise self._crash()
-                buffer += chunk
-        return bytes(buffer)
-
-    def _crash(self) -> Exception:
-        try:
-            code = self.process.wait(_KILL_WAIT)
-        except subprocess.TimeoutExpired:
-            return WorkerCrashedError("the jq worker process stopped answering")
-        if code == -signal.SIGABRT:
-            return WorkerLimitError("out of memory")  # libjq aborts when malloc fails
-        if code < 0:
-            name = signal.Signals(-code).name
-            return WorkerCrashedError(f"the jq worker process was killed by {name}")
-        return WorkerCrashedError(f"the jq worker process exited with status {code}")
 
 
 class JqPool:
@@ -153,8 +58,8 @@ class JqPool:
         self.timeout = timeout
         self.memory_limit = memory_limit
         self.max_depth = max_depth
-        self._idle: list[_Worker] = []
-        self._busy: set[_Worker] = set()
+        self._idle: list[Worker] = []
+        self._busy: set[Worker] = set()
         self._lock = threading.Lock()
         atexit.register(self.close)
 
@@ -199,7 +104,7 @@ class JqPool:
             with contextlib.suppress(OSError):
                 worker.process.kill()
 
-    def _take(self) -> _Worker:
+    def _take(self) -> Worker:
         worker = None
         with self._lock:
             while self._idle and worker is None:
@@ -208,12 +113,15 @@ class JqPool:
                     worker.kill()
                     worker = None
         if worker is None:
-            worker = _Worker(self.memory_limit, self.max_depth, self.timeout)
+            # The process machinery loads with the first program that needs a worker.
+            from direktiv_sdk.expr._jq_process import Worker  # noqa: PLC0415
+
+            worker = Worker(self.memory_limit, self.max_depth, self.timeout)
         with self._lock:
             self._busy.add(worker)
         return worker
 
-    def _give_back(self, worker: _Worker, healthy: bool) -> None:
+    def _give_back(self, worker: Worker, healthy: bool) -> None:
         with self._lock:
             self._busy.discard(worker)
             if healthy and worker.alive():

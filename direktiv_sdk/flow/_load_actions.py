@@ -1,4 +1,7 @@
-"""The loader's rules for action, foreach, parallel and event states (§5.2, §8.3)."""
+"""The loader's rules for action, foreach, parallel and event states (§5.2, §8.3).
+
+The event state classes (:mod:`direktiv_sdk.flow.events`) load with the first event state.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,6 @@ from typing import TYPE_CHECKING, Final
 from direktiv_sdk.flow._decode import Fields
 from direktiv_sdk.flow._load_base import BuilderBase
 from direktiv_sdk.flow._yaml import MappingNode, Node, ScalarNode, scalar_value
-from direktiv_sdk.flow.events import (
-    ConsumeEventState,
-    EventsAndState,
-    EventsXorEntry,
-    EventsXorState,
-    GenerateEventDef,
-    GenerateEventState,
-)
 from direktiv_sdk.flow.model import (
     Action,
     ActionFile,
@@ -186,6 +181,8 @@ class ActionBuilder(BuilderBase):
         )
 
     def _consumeevent(self, f: Fields, common: dict[str, object]) -> State:
+        from direktiv_sdk.flow.events import ConsumeEventState  # noqa: PLC0415 - loaded by the first event state
+
         if not f.has("event"):
             f.fail("event required")
         return ConsumeEventState(
@@ -196,6 +193,8 @@ class ActionBuilder(BuilderBase):
         )
 
     def _eventsand(self, f: Fields, common: dict[str, object]) -> State:
+        from direktiv_sdk.flow.events import EventsAndState  # noqa: PLC0415 - loaded by the first event state
+
         events = f.items("events")
         if not events:
             f.fail("events required", f.line_of("events"))
@@ -209,6 +208,8 @@ class ActionBuilder(BuilderBase):
         )
 
     def _eventsxor(self, f: Fields, common: dict[str, object]) -> State:
+        from direktiv_sdk.flow.events import EventsXorEntry, EventsXorState  # noqa: PLC0415 - loaded by the first event state
+
         events = f.items("events")
         if not events:
             f.fail("events required", f.line_of("events"))
@@ -231,6 +232,8 @@ class ActionBuilder(BuilderBase):
         )
 
     def _generateevent(self, f: Fields, common: dict[str, object]) -> State:
+        from direktiv_sdk.flow.events import GenerateEventDef, GenerateEventState  # noqa: PLC0415 - loaded by the first event state
+
         if not f.has("event"):
             f.fail("event required")
         e = self.event_def(f, f.node_of("event"), "event: ", ("source", "data", "datacontenttype"))

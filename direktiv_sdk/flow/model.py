@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol
 
-import re2
-
 from direktiv_sdk.flow._duration import Duration
 from direktiv_sdk.flow._findings import Finding
 
@@ -92,18 +90,19 @@ class ErrorPattern(Protocol):
         """Return a match object when the pattern occurs anywhere in ``text``, else ``None``."""
 
 
-_RE2_OPTIONS: Final = re2.Options()
-_RE2_OPTIONS.log_errors = False  # an invalid pattern is our error to report, not RE2's log line
-
-
 def compile_pattern(pattern: str) -> ErrorPattern | None:
     """Return the regex Direktiv matches error codes with (``*`` means ``.*``), or ``None``.
 
     Direktiv uses Go's ``regexp``, which is RE2: so do we (``google-re2``), so that a pattern
-    is valid, and matches, exactly when it would be and would in Direktiv.
+    is valid, and matches, exactly when it would be and would in Direktiv. RE2 is imported
+    here, by the first flow with a ``catch`` or ``retries`` pattern, not by every start.
     """
+    import re2  # noqa: PLC0415
+
+    options = re2.Options()
+    options.log_errors = False  # an invalid pattern is our error to report, not RE2's log line
     try:
-        return re2.compile(".*" if pattern == "*" else pattern, _RE2_OPTIONS)  # type: ignore[no-any-return]
+        return re2.compile(".*" if pattern == "*" else pattern, options)  # type: ignore[no-any-return]
     except re2.error:
         return None
 

@@ -29,8 +29,7 @@ import zlib
 from pathlib import Path
 from typing import IO, Final
 
-from typing_extensions import override
-
+from direktiv_sdk._compat import override
 from direktiv_sdk.errors import ArchiveError
 from harness.files._fdio import (
     BoundedReader,

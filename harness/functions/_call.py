@@ -16,9 +16,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 from urllib.parse import urlsplit
-
-from typing_extensions import Unpack
 
 from direktiv_sdk.engine.functions import (
     FunctionCall,

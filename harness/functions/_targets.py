@@ -11,11 +11,11 @@ import threading
 import weakref
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Unpack
 
 import httpx
-from typing_extensions import Unpack, override
 
+from direktiv_sdk._compat import override
 from direktiv_sdk.engine.functions import FunctionCall
 from direktiv_sdk.errors import FunctionError, InvalidTargetError
 from direktiv_sdk.expr import gojson

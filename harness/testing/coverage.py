@@ -17,8 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final, TypedDict
 from xml.etree import ElementTree as ET
 
-from typing_extensions import override
-
+from direktiv_sdk._compat import override
 from direktiv_sdk.engine.observe import ObservedInstance, RunObserver
 from direktiv_sdk.engine.results import InstanceResult
 from direktiv_sdk.flow.graph import flow_edges

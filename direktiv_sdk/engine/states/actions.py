@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import posixpath
 import threading
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from direktiv_sdk.engine._api import (
@@ -25,13 +24,16 @@ from direktiv_sdk.engine._api import (
     roundtrip,
 )
 from direktiv_sdk.engine.clock import Clock, VirtualClock, _reset_current, _set_current
-from direktiv_sdk.engine.functions import FunctionCall, FunctionFile, FunctionRunner
+from direktiv_sdk.engine.functions import (
+    FunctionCall,
+    FunctionFile,
+    require_runners,
+)
 from direktiv_sdk.engine.results import CallTrace, FileInfo, VariableWrite
 from direktiv_sdk.engine.states.branches import Task, run_branches
 from direktiv_sdk.errors import (
     CatchableError,
     FlowError,
-    FunctionNotMappedError,
     InternalError,
     NestingTooDeepError,
     UncatchableError,
@@ -46,14 +48,13 @@ from direktiv_sdk.flow.model import (
     FunctionDef,
     ParallelState,
     State,
-    Workflow,
 )
 
 if TYPE_CHECKING:
     from direktiv_sdk.expr.gojson import JSON, JSONObject
     from direktiv_sdk.flow._duration import Duration
 
-__all__ = ["child_path", "require_runners", "run_action", "run_foreach", "run_parallel"]
+__all__ = ["child_path", "run_action", "run_foreach", "run_parallel"]
 
 DEFAULT_TIMEOUT: Final = 900.0
 """Seconds an action may take when its state has no ``timeout`` (15 minutes)."""
@@ -391,13 +392,6 @@ def _knative(
 
 
 # ---------------------------------------------------------------------- subflows
-
-
-def require_runners(workflow: Workflow, runners: Mapping[str, FunctionRunner]) -> None:
-    """Raise :class:`FunctionNotMappedError` for a called knative function without a runner."""
-    for function in workflow.used_functions():
-        if not function.is_subflow and function.id not in runners:
-            raise FunctionNotMappedError(function.id)
 
 
 def child_path(workflow: str, caller: str) -> str:
