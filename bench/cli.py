@@ -15,6 +15,7 @@ import compileall
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,9 +25,23 @@ CLI = str(Path(sys.executable).with_name("direktiv-sdk"))
 
 
 def _once(command: list[str]) -> float:
+    """Return the wall time of one process, from spawn to exit.
+
+    ``Popen.wait(timeout=...)`` polls with sleeps that double up to 50 ms, which would round
+    every time up to the next poll; so the wait blocks and a timer kills a process that hangs.
+    """
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=60)
-    return time.perf_counter() - start
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    watchdog = threading.Timer(60, process.kill)
+    watchdog.start()
+    try:
+        code = process.wait()
+    finally:
+        watchdog.cancel()
+    elapsed = time.perf_counter() - start
+    if code != 0:
+        raise subprocess.CalledProcessError(code, command)
+    return elapsed
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -89,3 +90,24 @@ def test_event_and_action_states_load_their_families(tmp_path: Path) -> None:
         "direktiv_sdk.engine.states.actions",
         "direktiv_sdk.engine.cloudevent",
     } <= loaded
+
+
+def _command(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command: argparse.ArgumentParser = subparsers.choices[name]
+    return command
+
+
+def _options(parser: argparse.ArgumentParser, command: str) -> set[str]:
+    return {flag for action in _command(parser, command)._actions for flag in action.option_strings}
+
+
+def test_only_the_command_being_run_gets_its_options() -> None:
+    from direktiv_sdk.cli._main import build_parser
+
+    parser = build_parser(["run", "flow.yaml", "--store", "memory://"])
+    assert "--virtual-clock" in _options(parser, "run")
+    assert _options(parser, "vars") == {"-h", "--help"}
+    full = build_parser()
+    assert "--virtual-clock" in _options(full, "run")
+    assert "--json" in _options(_command(full, "vars"), "list")

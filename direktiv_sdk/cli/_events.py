@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Interrupted", "add_parser", "read_events", "run_flow", "run_in_namespace"]
 
+NAME: Final = "events"
+HELP: Final = "send CloudEvents to the flows of a folder"
+"""The command's one line in ``direktiv-sdk --help``."""
+
 SETTLE_SECONDS: Final = 24 * 3600.0
 """How long ``events send`` lets the instances run (delays included) before it gives up."""
 _SLICE: Final = 0.2
@@ -136,9 +140,7 @@ def run_in_namespace(ns: Namespace, instance_id: str, events: list[CloudEvent]) 
 
 def add_parser(subparsers: Any) -> None:
     """Register the ``events`` command and its ``send`` subcommand."""
-    parser = subparsers.add_parser(
-        "events", help="send CloudEvents to the flows of a folder", description=__doc__
-    )
+    parser = subparsers.add_parser(NAME, help=HELP, description=__doc__)
     commands = parser.add_subparsers(dest="events_command", required=True, metavar="COMMAND")
     send = commands.add_parser(
         "send",

@@ -9,16 +9,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["add_parser"]
+
+NAME: Final = "graph"
+HELP: Final = "draw a flow as Mermaid or Graphviz DOT"
+"""The command's one line in ``direktiv-sdk --help``."""
 
 
 def add_parser(subparsers: Any) -> None:
     """Register the ``graph`` subcommand."""
     parser = subparsers.add_parser(
-        "graph",
-        help="draw a flow as Mermaid or Graphviz DOT",
+        NAME,
+        help=HELP,
         description="Print a flow's states and transitions as a Mermaid flowchart or a DOT "
         "digraph: switch conditions on their edges, catch edges dashed, the start marked.",
     )

@@ -11,15 +11,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Final
 
 __all__ = ["add_parser"]
+
+NAME: Final = "lint"
+HELP: Final = "check flows for problems Direktiv only meets when they run (docs/lint.md)"
+"""The command's one line in ``direktiv-sdk --help``."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``lint`` subcommand."""
     parser = subparsers.add_parser(
-        "lint",
-        help="check flows for problems Direktiv only meets when they run (docs/lint.md)",
+        NAME,
+        help=HELP,
         description="Check flow files (folders: every *.yaml / *.yml in them) and print one "
         "finding per line. Exit 1 if any finding is an error.",
     )

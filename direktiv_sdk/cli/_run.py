@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 __all__ = ["add_parser"]
 
+NAME: Final = "run"
+HELP: Final = "run a workflow/v1 flow file"
+"""The command's one line in ``direktiv-sdk --help``."""
+
 MAX_INPUT: Final = 128 << 20
 """The largest start input read from ``--input-file`` (Direktiv's 128 MiB request limit)."""
 
@@ -43,8 +47,8 @@ MAX_INPUT: Final = 128 << 20
 def add_parser(subparsers: Any) -> None:
     """Register the ``run`` subcommand."""
     parser = subparsers.add_parser(
-        "run",
-        help="run a workflow/v1 flow file",
+        NAME,
+        help=HELP,
         description="Run one instance of a Direktiv workflow/v1 flow on a local variable store.",
         epilog=PRECEDENCE,
     )

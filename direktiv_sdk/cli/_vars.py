@@ -13,13 +13,17 @@ import argparse
 import json
 import os
 import sys
-from typing import IO
+from typing import IO, Final
 
 from direktiv_sdk.cli._settings import NAMESPACE_ENV, PRECEDENCE, project_config, store_url
 from direktiv_sdk.store import CHUNK_SIZE, Owner, VariableMeta, VariableStore
 from direktiv_sdk.store.registry import STORE_URL_ENV, open_store
 
 __all__ = ["add_parser"]
+
+NAME: Final = "vars"
+HELP: Final = "get, set, delete, list and clear variables"
+"""The command's one line in ``direktiv-sdk --help``."""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -57,8 +61,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
 
     parser = subparsers.add_parser(
-        "vars",
-        help="get, set, delete, list and clear variables",
+        NAME,
+        help=HELP,
         description="Read and write variables. Without --workflow or --instance the "
         "namespace scope is used.",
         epilog=PRECEDENCE,
