@@ -286,3 +286,21 @@ def test_function_targets_go_to_the_harness(
         "direktiv-sdk: error: cannot call function 'echo' through 'ftp://x': a URL target needs "
         "http:// or https:// and a host\n"
     )
+
+
+def test_strict_also_refuses_the_subflows_a_run_calls(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _flow(tmp_path, "states:\n- {id: c, type: noop, transform: 'jq(.a'}\n", name="child.yaml")
+    parent = _flow(
+        tmp_path,
+        "functions:\n- {id: child, type: subflow, workflow: /child.yaml}\n"
+        "states:\n- {id: a, type: action, action: {function: child}}\n",
+    )
+    assert main(["run", parent, "--store", url]) == 1  # Direktiv runs it; the child fails
+    lenient = json.loads(capsys.readouterr().err)["error"]
+    assert lenient["code"] == "direktiv.jq.badCommand"
+    assert main(["run", parent, "--store", url, "--strict"]) == 1
+    strict = json.loads(capsys.readouterr().err)["error"]
+    assert "child.yaml" in strict["message"]
+    assert "J101" in strict["message"] or "missing" in strict["message"]

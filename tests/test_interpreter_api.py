@@ -543,3 +543,17 @@ def test_docs_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(COUNTER.parent.parent)
     for block in blocks:
         exec(compile(block.split("```")[0], str(docs), "exec"), {})
+
+
+def test_strict_run_workflow_refuses_a_subflow_with_lint_errors(tmp_path: Path) -> None:
+    (tmp_path / "child.yaml").write_text("states:\n- {id: c, type: noop, transform: 'jq(.a'}\n")
+    parent = tmp_path / "parent.yaml"
+    parent.write_text(
+        "functions:\n- {id: child, type: subflow, workflow: /child.yaml}\n"
+        "states:\n- {id: a, type: action, action: {function: child}}\n"
+    )
+    lenient = run_workflow(parent, store="memory://")
+    assert lenient.error_code == "direktiv.jq.badCommand"
+    strict = run_workflow(parent, store="memory://", strict=True)
+    assert strict.error_code == "direktiv.workflow.invalid"
+    assert "child.yaml:2" in (strict.error_message or "")

@@ -226,6 +226,7 @@ def run_flow(
         secrets=secrets,
         clock=clock,
         observer=observer,
+        strict=strict,
     ) as ns:
         with signals_cancel():
             instance = ns.start_workflow(workflow, workflow_path, raw, instance_id=instance_id)

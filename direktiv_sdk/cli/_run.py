@@ -114,7 +114,7 @@ def add_parser(subparsers: Any) -> None:
         "--strict",
         action="store_true",
         help="refuse to run a flow with lint errors (see direktiv-sdk lint), not only what "
-        "Direktiv refuses",
+        "Direktiv refuses; a subflow with lint errors fails its call",
     )
     parser.add_argument(
         "--event",

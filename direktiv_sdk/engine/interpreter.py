@@ -11,7 +11,7 @@ The semantics are the reference engine's (v0.10), with the project's decisions o
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
@@ -125,6 +125,15 @@ def _load_child(file: Path, path: str) -> model.Workflow:
     return loader.load_workflow(file, path=path)
 
 
+def _load_child_strictly(file: Path, path: str) -> model.Workflow:
+    return loader.load_workflow(file, path=path, strict=True)
+
+
+def child_loader(strict: bool) -> Callable[[Path, str], model.Workflow]:
+    """Return how a run loads the subflows it calls: ``strict`` refuses lint errors there too."""
+    return _load_child_strictly if strict else _load_child
+
+
 def _raw_input(value: StartInput | None) -> bytes | None:
     if value is None:
         return None
@@ -206,8 +215,8 @@ def run_workflow(
             called through its runner instead of running the child flow.
         clock: the clock delays, retries and timeouts use (default: :class:`SystemClock`).
         secrets: namespace secrets for actions' ``secrets:`` lists.
-        strict: load ``flow`` (a path or text) refusing what ``direktiv-sdk lint`` calls an
-            error, not only what Direktiv refuses.
+        strict: load ``flow`` (a path or text) and the subflows it calls refusing what
+            ``direktiv-sdk lint`` calls an error, not only what Direktiv refuses.
         observer: told when each instance (subflows too) starts and ends and when each of its
             states ends, e.g. a :class:`~direktiv_sdk.engine.tracing.TraceWriter` for a live
             trace; ``None`` costs nothing.
@@ -243,7 +252,7 @@ def run_workflow(
             runners,
             dict(secrets) if secrets else {},
             namespace_owner,
-            _load_child,
+            child_loader(strict),
             observer,
         )
         engine.workflows[path] = workflow

@@ -25,7 +25,7 @@ from direktiv_sdk.engine._runtime import Engine
 from direktiv_sdk.engine._session import InstanceInfo, Session
 from direktiv_sdk.engine.clock import Clock, SystemClock
 from direktiv_sdk.engine.functions import adapt_functions, require_runners
-from direktiv_sdk.engine.interpreter import StartInput, _load_child, _owner, _raw_input
+from direktiv_sdk.engine.interpreter import StartInput, _owner, _raw_input, child_loader
 from direktiv_sdk.errors import WorkflowNotFoundError
 from direktiv_sdk.flow import model
 from direktiv_sdk.store import Owner, VariableStore
@@ -59,6 +59,8 @@ class Namespace:
             :meth:`wait` jumps the clock to the next deadline when nothing else can run.
         observer: told when each instance starts and ends and when each of its states ends
             (live traces, workflow coverage; see :mod:`direktiv_sdk.engine.observe`).
+        strict: refuse flows and subflows with what ``direktiv-sdk lint`` calls an error, not
+            only what Direktiv refuses (a :class:`~direktiv_sdk.errors.WorkflowLoadError`).
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class Namespace:
         secrets: Mapping[str, str] | None = None,
         clock: Clock | None = None,
         observer: RunObserver | None = None,
+        strict: bool = False,
     ) -> None:
         """Open the session (flows are read when they are started or an event arrives)."""
         self.root = Path(root) if root is not None else Path.cwd()
@@ -79,6 +82,7 @@ class Namespace:
         runners = adapt_functions(functions) if functions else {}
         self._store = open_store(store) if store is None or isinstance(store, str) else store
         self._owns_store = self._store is not store
+        self._load = child_loader(strict)
         engine = Engine(
             self._store,
             namespace,
@@ -86,7 +90,7 @@ class Namespace:
             runners,
             dict(secrets) if secrets else {},
             owner,
-            _load_child,
+            self._load,
             observer,
         )
         self.clock = clock or SystemClock()
@@ -120,7 +124,7 @@ class Namespace:
         file = self.root.joinpath(*[p for p in clean.split("/") if p])
         if not file.is_file():
             raise WorkflowNotFoundError(clean, os.fspath(self.root))
-        workflow = _load_child(file, clean.lstrip("/"))  # a load error is the caller's
+        workflow = self._load(file, clean.lstrip("/"))  # a load error is the caller's
         require_runners(workflow, self._session.engine.runners)
         if instance_id is not None:
             # Instance variables live as long as their instance: a reused id starts empty too.
