@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import threading
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from direktiv_sdk import InvalidOwnerError, Owner, open_store
+from direktiv_sdk.engine._runtime import Engine
 from direktiv_sdk.engine.clock import SystemClock, VirtualClock, current_clock
 from direktiv_sdk.engine.functions import FunctionCall, FunctionOutcome
 from direktiv_sdk.engine.interpreter import InstanceResult, StateTrace, load_workflow, run_workflow
@@ -425,6 +427,65 @@ def test_runners_see_the_instance_clock(store: VariableStore) -> None:
     assert seen[0] is clock
     assert isinstance(seen[1], SystemClock)
     assert isinstance(current_clock(), SystemClock)
+
+
+def test_subflows_in_parallel_on_a_real_clock(tmp_path: Path, store: VariableStore) -> None:
+    # The branches' threads ask for the run's session at the same time: one is opened.
+    runner = Together(3)
+    (tmp_path / "child.yaml").write_text(
+        ONE_ACTION.replace("{function: f}", "{function: f, input: 'jq(.n)'}")
+    )
+    (tmp_path / "parent.yaml").write_text(
+        "functions: [{id: c, type: subflow, workflow: child.yaml}]\n"
+        "states:\n- id: p\n  type: parallel\n  actions:\n"
+        + "".join(f"  - {{function: c, input: {{n: {n}}}}}\n" for n in range(3))
+    )
+    result = run_workflow(tmp_path / "parent.yaml", store=store, functions={"f": runner})
+    assert result.output == {
+        "return": [{"n": 0, "return": 0}, {"n": 1, "return": 1}, {"n": 2, "return": 2}]
+    }, result.error_message
+    assert [c.status for c in result.children] == ["complete"] * 3
+    assert runner.most == 3
+
+
+def test_a_wait_after_other_states_runs_on_the_virtual_clock(store: VariableStore) -> None:
+    clock = VirtualClock(1000.0)
+    flow = """
+states:
+- {id: a, type: noop, transform: {n: 1}, transition: d}
+- {id: d, type: delay, duration: PT10M, transition: w}
+- id: w
+  type: consumeEvent
+  timeout: PT1M
+  event: {type: never}
+  catch: [{error: direktiv.cancels.timeout.soft, transition: e}]
+- {id: e, type: noop, transform: 'jq(.n += 1)'}
+"""
+    result = run_workflow(flow, store=store, clock=clock)
+    error = {"code": "direktiv.cancels.timeout.soft", "msg": "operation timed out"}
+    assert result.output == {"n": 2, "error": error}, result.error_message
+    assert clock.now() == 1000.0 + 600 + 65
+    assert clock.sleeps == ()
+
+
+def test_a_run_without_waits_leaves_no_reference_cycles(store: VariableStore) -> None:
+    # A session ties the engine, the instance and their records in a cycle: garbage that only
+    # the cycle collector frees. A flow that never waits runs without one.
+    flow = load_workflow(COUNTER)
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for clock in (VirtualClock(), SystemClock()):
+            result = flow.run(store=store, path="/counter.yaml", root=COUNTER.parent, clock=clock)
+            assert result.status == "complete"
+        gc.collect()
+        cyclic = [o for o in gc.garbage if isinstance(o, Engine)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert cyclic == []
 
 
 def test_delay_on_the_system_clock(store: VariableStore) -> None:

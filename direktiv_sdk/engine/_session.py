@@ -37,13 +37,15 @@ from direktiv_sdk.errors import (
 from direktiv_sdk.expr import gojson
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from direktiv_sdk.engine._api import InstanceView
     from direktiv_sdk.engine.cloudevent import CloudEvent
     from direktiv_sdk.expr.gojson import JSONObject
     from direktiv_sdk.flow.model import Workflow
     from direktiv_sdk.store import Owner
 
-__all__ = ["MAX_LIVE_INSTANCES", "InstanceInfo", "Session"]
+__all__ = ["MAX_LIVE_INSTANCES", "InstanceInfo", "Session", "run_here"]
 
 MAX_LIVE_INSTANCES: Final = 1000
 """Instances that may be pending in one session at once (``direktiv.limits.instances``)."""
@@ -307,35 +309,28 @@ class Session(Turns):
                     self._give_turn()
                 self._cv.notify_all()
 
-    def run_here(
-        self,
-        workflow: Workflow,
-        path: str,
-        raw: bytes | None,
-        instance_id: str | None,
-        workflow_owner: Owner | None = None,
-    ) -> InstanceResult:
-        """Run one instance in the calling thread (``run_workflow``); the caller drives time."""
-        check_input(raw)
+    def enter_here(self, instance: Instance) -> None:
+        """Take in ``instance``, which the calling thread runs (:func:`run_here`).
+
+        On a real clock any thread of the run may call it: tasks only order turns on a virtual
+        clock, where the whole run is in the caller's thread.
+        """
         with self._lock:
-            instance = self._instance(workflow, path, instance_id, 0, workflow_owner)
-            entry = self._add(instance, "api", None)
+            self._add(instance, "api", None)
             task = self._task()
             self._inline += 1
             self._tasks += 1
             if self.virtual:
                 self._enqueue(task)
                 self._take_turn(task)
-        try:
-            instance.run(raw)
-        finally:
-            with self._lock:
-                self._inline -= 1
-                self._tasks -= 1
-                if self.virtual:
-                    self._give_turn()
-        assert entry.info.result is not None
-        return entry.info.result
+
+    def leave_here(self) -> None:
+        """Note that the instance taken in by :meth:`enter_here` has returned."""
+        with self._lock:
+            self._inline -= 1
+            self._tasks -= 1
+            if self.virtual:
+                self._give_turn()
 
     def began(self, inst: InstanceView, invoker: str, parent: str | None) -> None:
         """Record a child instance (subflow or async) that starts now."""
@@ -453,6 +448,100 @@ class Session(Turns):
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, end - time.monotonic()))
+
+
+def run_here(  # noqa: PLR0917 - what run_workflow starts an instance with
+    engine: Engine,
+    clock: Clock,
+    workflow: Workflow,
+    path: str,
+    raw: bytes | None,
+    instance_id: str | None,
+    workflow_owner: Owner | None = None,
+) -> InstanceResult:
+    """Run one instance in the calling thread (``run_workflow``); the caller drives time.
+
+    Its session is opened the first time the run needs one (a wait, an event, an async action,
+    a subflow): a flow without them runs without the session's locks, turns and records.
+    """
+    check_input(raw)
+    instance = Instance(
+        engine,
+        workflow,
+        path=path,
+        clock=clock,
+        instance_id=instance_id,
+        workflow_owner=workflow_owner,
+    )
+    hub = _OnDemand(instance)
+    engine.hub = hub
+    try:
+        return instance.run(raw)
+    finally:
+        hub.close()
+
+
+class _OnDemand:
+    """The hub of a one-shot run: opens its :class:`Session` when an instance first needs it.
+
+    The session then replaces it as ``engine.hub``, already holding the running instance as
+    if it had been there from the start.
+    """
+
+    __slots__ = ("_instance", "_lock", "session")
+
+    def __init__(self, instance: Instance) -> None:
+        self._instance: Instance | None = instance
+        self._lock = instance.engine.lock
+        self.session: Session | None = None
+
+    def _open(self) -> Session:
+        with self._lock:
+            if self.session is None:
+                instance = self._instance
+                if instance is None:
+                    raise NamespaceLimitError("the namespace session is closed")
+                session = Session(instance.engine, instance.clock)
+                session.enter_here(instance)
+                self.session = session
+            return self.session
+
+    def close(self) -> None:
+        """Let the session (if one was opened) finish; drop the instance (no reference cycle)."""
+        with self._lock:
+            session, self._instance = self.session, None
+        if session is not None:
+            session.leave_here()
+            session.close()
+
+    def pause(self, inst: InstanceView, clock: Clock, until: float) -> None:
+        self._open().pause(inst, clock, until)
+
+    def await_events(
+        self,
+        inst: InstanceView,
+        filters: Sequence[EventFilter],
+        mode: str,
+        until: float,
+        clock: Clock,
+    ) -> list[CloudEvent] | None:
+        return self._open().await_events(inst, filters, mode, until, clock)
+
+    def publish(
+        self, inst: InstanceView | None, event: CloudEvent, delay_until: float = 0.0
+    ) -> None:
+        self._open().publish(inst, event, delay_until)
+
+    def spawn(self, name: str, work: Callable[[], None]) -> None:
+        self._open().spawn(name, work)
+
+    def began(self, inst: InstanceView, invoker: str, parent: str | None) -> None:
+        self._open().began(inst, invoker, parent)
+
+    def ended(self, inst: InstanceView, result: InstanceResult) -> None:
+        # Without a session there is nothing to record: the caller gets the result.
+        if self.session is not None:
+            self.session.ended(inst, result)
 
 
 def _may_start_on_events(file: Path) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from direktiv_sdk.engine._runtime import Engine
-from direktiv_sdk.engine._session import Session
+from direktiv_sdk.engine._session import run_here
 from direktiv_sdk.engine.clock import Clock, SystemClock
 from direktiv_sdk.engine.functions import adapt_functions, require_runners
 from direktiv_sdk.engine.results import STATUSES, InstanceResult, StateTrace, VariableWrite
@@ -256,11 +256,8 @@ def run_workflow(
             observer,
         )
         engine.workflows[path] = workflow
-        session = Session(engine, clock or SystemClock())
-        try:
-            return session.run_here(workflow, path, raw, instance_id, workflow_owner)
-        finally:
-            session.close()
+        clock = clock or SystemClock()
+        return run_here(engine, clock, workflow, path, raw, instance_id, workflow_owner)
     finally:
         if opened is not store:
             opened.close()
