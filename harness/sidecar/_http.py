@@ -7,6 +7,12 @@ thread, and a client that trickles its head (slowloris) is closed after ``header
 without ever holding a worker. Keep-alive, chunked request bodies, ``Expect: 100-continue``
 answered only when the app reads the body, and bytes after a body parsed as the next request.
 
+The front door also uses it to leave without dropping a connection: it can pause accepting,
+give its listening sockets and its idle connections away (:meth:`WSGIServer.pause_accepting`,
+:meth:`~WSGIServer.detach_idle`), take those of another process (:meth:`~WSGIServer.adopt`)
+and :meth:`~WSGIServer.finish`: serve what it has accepted, each answer saying
+``Connection: close``, before :meth:`~WSGIServer.stop`.
+
 Why not Werkzeug's development server: it closes every connection (``Connection: close``) and
 calls ``sys.exit(1)`` when the port is taken; ``http.server``'s threading server has a backlog
 of 5 and one unbounded thread per connection.
@@ -22,8 +28,8 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Final, TypeVar
 
 from harness.sidecar._http_handler import CONNECTION_ERRORS, Connection, Handler, WSGIApp
 
@@ -51,6 +57,10 @@ _NEXT_REQUEST_SECONDS: Final = 0.005
 """How long a worker waits for a kept-alive client's next request before handing it back."""
 
 _STOP_JOIN_SECONDS: Final = 5.0
+_WAKE: Final = "wake"
+_ACCEPT: Final = "accept"
+
+_T = TypeVar("_T")
 
 
 class WSGIServer:
@@ -88,16 +98,39 @@ class WSGIServer:
             self.socket.close()
             raise
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
+        self.draining = False
+        """Every answer says ``Connection: close`` (the server is about to go)."""
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._lock = threading.Lock()
+        self._connection_closed = threading.Condition(self._lock)
+        self._listeners = [self.socket]  # ours, and those other processes handed over
         self._returned: list[Connection] = []  # back from a worker, to wait for the next head
+        self._calls: list[Callable[[], None]] = []  # run on the selector thread
         self._busy: set[Connection] = set()
         self._open = 0
+        self._paused = False
+        self._finishing = False
         self._jobs: queue.SimpleQueue[Connection | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._loop: threading.Thread | None = None
+        # Owned by the selector thread:
+        self._selector: selectors.BaseSelector | None = None
+        self._waiting: set[Connection] = set()
+        self._registered: set[socket.socket] = set()
+
+    @property
+    def listeners(self) -> list[socket.socket]:
+        """Return the listening sockets: its own and those another process handed over."""
+        with self._lock:
+            return list(self._listeners)
+
+    @property
+    def open_connections(self) -> int:
+        """Return how many accepted connections are open."""
+        with self._lock:
+            return self._open
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -123,55 +156,178 @@ class WSGIServer:
         deadline = time.monotonic() + _STOP_JOIN_SECONDS
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self.socket.close()
+        self.close_listeners()
         os.close(self._wake_r)
         os.close(self._wake_w)
+
+    def close_listeners(self) -> None:
+        """Close every listening socket this server owns (a forked child must not keep them)."""
+        with self._lock:
+            listeners, self._listeners = self._listeners, []
+        for listener in listeners:
+            listener.close()
 
     def _wake(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
             os.write(self._wake_w, b"x")
 
+    # ------------------------------------------------------------------ leaving, adopting
+
+    def pause_accepting(self) -> list[socket.socket] | None:
+        """Stop accepting (new connections wait in the backlog); return the listening sockets.
+
+        ``None`` if the selector thread does not answer.
+        """
+
+        def pause() -> list[socket.socket]:
+            self._paused = True
+            self._sync_listeners()
+            with self._lock:
+                return list(self._listeners)
+
+        return self._in_loop(pause)
+
+    def resume_accepting(self) -> None:
+        """Accept again after :meth:`pause_accepting`."""
+        self._paused = False
+        self._wake()
+
+    def release_listeners(self, listeners: Iterable[socket.socket]) -> None:
+        """Close this process's copy of paused ``listeners`` another process now accepts on."""
+        for listener in listeners:
+            with self._lock:
+                self._listeners.remove(listener)
+            listener.close()
+
+    def detach_idle(self) -> list[socket.socket]:
+        """Take out the connections waiting for a request of which nothing was read yet."""
+
+        def detach() -> list[socket.socket]:
+            idle = [c for c in self._waiting if not c.buffer]
+            for connection in idle:
+                self._unwait(connection)
+            with self._lock:
+                self._open -= len(idle)
+                self._connection_closed.notify_all()
+            return [c.sock for c in idle]
+
+        return self._in_loop(detach) or []
+
+    def adopt(
+        self,
+        listeners: Iterable[socket.socket] = (),
+        connections: Iterable[socket.socket] = (),
+    ) -> None:
+        """Accept on ``listeners`` too, and serve ``connections`` (from another process)."""
+        adopted = []
+        for sock in connections:
+            sock.setblocking(False)
+            address: tuple[str, int] = ("", 0)
+            with contextlib.suppress(OSError):
+                address = sock.getpeername()[:2]
+            adopted.append(Connection(sock, address, served=True))
+        with self._lock:
+            for listener in listeners:
+                listener.setblocking(False)
+                self._listeners.append(listener)
+            self._open += len(adopted)
+            self._returned.extend(adopted)
+        self._wake()
+
+    def finish(self, timeout: float) -> bool:
+        """Stop accepting and serve what was accepted; return whether every connection ended.
+
+        A request being served is answered, a connection that has not sent its request yet
+        gets until the header timeout to send it; idle keep-alive connections are closed.
+        Every answer says ``Connection: close``. Bounded by ``timeout``.
+        """
+        self.draining = True
+
+        def begin() -> bool:
+            self._paused = self._finishing = True
+            self._sync_listeners()
+            for connection in list(self._waiting):
+                self._unwait(connection)
+                self._wait_for_head(connection)  # with the finishing rules
+            return True
+
+        if not self._in_loop(begin):
+            return False
+        with self._connection_closed:
+            return self._connection_closed.wait_for(lambda: self._open <= 0, timeout)
+
+    def _in_loop(self, call: Callable[[], _T]) -> _T | None:
+        """Run ``call`` on the selector thread; its result, or ``None`` if it does not answer."""
+        if self._loop is None or not self._loop.is_alive() or self._stopping:
+            return None
+        done = threading.Event()
+        results: list[_T] = []
+
+        def run() -> None:
+            try:
+                results.append(call())
+            finally:
+                done.set()
+
+        with self._lock:
+            self._calls.append(run)
+        self._wake()
+        done.wait(_STOP_JOIN_SECONDS)
+        return results[0] if results else None
+
     # ------------------------------------------------------------------ selector thread
 
     def _serve(self) -> None:
         with selectors.DefaultSelector() as selector:
-            selector.register(self._wake_r, selectors.EVENT_READ, "wake")
-            selector.register(self.socket, selectors.EVENT_READ, "accept")
-            accepting = True
-            waiting: set[Connection] = set()
+            self._selector = selector
+            selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+            self._sync_listeners()
             try:
                 while not self._stopping:
                     now = time.monotonic()
-                    timeout = min((c.deadline for c in waiting), default=now + 1.0) - now
+                    timeout = min((c.deadline for c in self._waiting), default=now + 1.0) - now
                     for key, _ in selector.select(max(0.0, min(timeout, 1.0))):
-                        if key.data == "wake":
+                        if key.data == _WAKE:
                             with contextlib.suppress(BlockingIOError):
                                 os.read(self._wake_r, 4096)
-                        elif key.data == "accept":
-                            self._accept(selector, waiting)
+                        elif key.data == _ACCEPT:
+                            self._accept(key.fileobj)  # type: ignore[arg-type]
                         else:
-                            self._read_head(selector, waiting, key.data)
+                            self._read_head(key.data)
                     with self._lock:
                         returned, self._returned = self._returned, []
+                        calls, self._calls = self._calls, []
                     for connection in returned:
-                        self._wait_for_head(selector, waiting, connection)
-                    self._expire(selector, waiting)
-                    with self._lock:
-                        full = self._open >= self.max_connections
-                    if full == accepting:  # stop or resume accepting; the backlog holds on
-                        accepting = not full
-                        if full:
-                            selector.unregister(self.socket)
-                        else:
-                            selector.register(self.socket, selectors.EVENT_READ, "accept")
+                        self._wait_for_head(connection)
+                    for call in calls:
+                        try:
+                            call()
+                        except Exception as exc:  # the caller gets None; serving goes on
+                            self.on_error(exc)
+                    self._expire()
+                    self._sync_listeners()
             finally:
-                for connection in waiting:
+                for connection in self._waiting:
                     self._close(connection)
+                self._waiting.clear()
+                self._registered.clear()
 
-    def _accept(self, selector: selectors.BaseSelector, waiting: set[Connection]) -> None:
+    def _sync_listeners(self) -> None:
+        """Accept on every listener, or on none while paused or full (the backlog holds on)."""
+        assert self._selector is not None
+        with self._lock:
+            full = self._open >= self.max_connections
+            wanted = set() if self._paused or full else set(self._listeners)
+        for listener in self._registered - wanted:
+            self._selector.unregister(listener)
+        for listener in wanted - self._registered:
+            self._selector.register(listener, selectors.EVENT_READ, _ACCEPT)
+        self._registered = wanted
+
+    def _accept(self, listener: socket.socket) -> None:
         for _ in range(64):
             try:
-                sock, address = self.socket.accept()
+                sock, address = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -182,21 +338,24 @@ class WSGIServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self._open += 1
-            self._wait_for_head(selector, waiting, Connection(sock, address))
+            self._wait_for_head(Connection(sock, address))
 
-    def _wait_for_head(
-        self, selector: selectors.BaseSelector, waiting: set[Connection], connection: Connection
-    ) -> None:
-        connection.sock.setblocking(False)
+    def _wait_for_head(self, connection: Connection) -> None:
+        assert self._selector is not None
         connection.head_started = bool(connection.buffer)
+        if self._finishing and connection.served and not connection.head_started:
+            self._close(connection)  # idle keep-alive: the client expects it may close
+            return
+        connection.sock.setblocking(False)
+        now = time.monotonic()
         timeout = self.header_timeout if connection.head_started else self.idle_timeout
-        connection.deadline = time.monotonic() + timeout
-        waiting.add(connection)
-        selector.register(connection.sock, selectors.EVENT_READ, connection)
+        connection.deadline = now + timeout
+        if self._finishing:
+            connection.deadline = min(connection.deadline, now + self.header_timeout)
+        self._waiting.add(connection)
+        self._selector.register(connection.sock, selectors.EVENT_READ, connection)
 
-    def _read_head(
-        self, selector: selectors.BaseSelector, waiting: set[Connection], connection: Connection
-    ) -> None:
+    def _read_head(self, connection: Connection) -> None:
         try:
             chunk = connection.sock.recv(1 << 16)
         except (BlockingIOError, InterruptedError):
@@ -204,7 +363,7 @@ class WSGIServer:
         except OSError:
             chunk = b""
         if not chunk:
-            self._drop(selector, waiting, connection)
+            self._drop(connection)
             return
         connection.buffer += chunk
         if not connection.head_started:
@@ -212,20 +371,21 @@ class WSGIServer:
             connection.deadline = time.monotonic() + self.header_timeout
         if connection.head_complete() or len(connection.buffer) > _MAX_HEAD:
             # A head over the limit goes to a worker too: http.server answers 431 or 414.
-            selector.unregister(connection.sock)
-            waiting.discard(connection)
+            self._unwait(connection)
             self._dispatch(connection)
 
-    def _expire(self, selector: selectors.BaseSelector, waiting: set[Connection]) -> None:
+    def _expire(self) -> None:
         now = time.monotonic()
-        for connection in [c for c in waiting if c.deadline <= now]:
-            self._drop(selector, waiting, connection)
+        for connection in [c for c in self._waiting if c.deadline <= now]:
+            self._drop(connection)
 
-    def _drop(
-        self, selector: selectors.BaseSelector, waiting: set[Connection], connection: Connection
-    ) -> None:
-        selector.unregister(connection.sock)
-        waiting.discard(connection)
+    def _unwait(self, connection: Connection) -> None:
+        assert self._selector is not None
+        self._selector.unregister(connection.sock)
+        self._waiting.discard(connection)
+
+    def _drop(self, connection: Connection) -> None:
+        self._unwait(connection)
         self._close(connection)
 
     def _close(self, connection: Connection) -> None:
@@ -233,6 +393,7 @@ class WSGIServer:
             connection.sock.close()
         with self._lock:
             self._open -= 1
+            self._connection_closed.notify_all()
 
     # ------------------------------------------------------------------ worker threads
 
@@ -259,6 +420,7 @@ class WSGIServer:
             with self._lock:
                 self._busy.discard(connection)
             if keep and not self._stopping:
+                connection.served = True
                 with self._lock:
                     self._returned.append(connection)
                 self._wake()

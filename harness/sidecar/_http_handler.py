@@ -54,6 +54,8 @@ class Connection:
     buffer: bytearray = field(default_factory=bytearray)
     deadline: float = 0.0
     head_started: bool = False
+    served: bool = False
+    """It has answered a request before (an idle keep-alive connection when waiting)."""
 
     def head_complete(self) -> bool:
         start = 0
@@ -70,6 +72,7 @@ class ServerSettings(Protocol):
     app: WSGIApp
     idle_timeout: float
     server_address: tuple[str, int]
+    draining: bool
 
     def on_error(self, error: BaseException) -> None:
         """Record a failure of the app for ``check()``."""
@@ -210,8 +213,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Transfer-Encoding", "chunked")
         elif not sized:
             self.close_connection = True  # an HTTP/1.0 body without a length ends at close
-        if not self.close_connection and not self._can_drain(body):
-            # Say so, or the client reuses a connection we are about to close.
+        if not self.close_connection and (self.server.draining or not self._can_drain(body)):
+            # Say so, or the client reuses a connection we are about to close (send_header
+            # sets close_connection).
             self.send_header("Connection", "close")
         self.end_headers()
         self._responded = True
