@@ -4,9 +4,12 @@ Functions hard-code ``http://localhost:8889``, but every process (a pytest-xdist
 ``direktiv-sdk run``) keeps its own sidecar on a free port. The first process that registers
 an action binds the port and becomes the front door. It answers requests for its own actions
 directly and forwards the others, by ``aid``, to the sidecar that wrote the action into the
-:class:`~._routes.RouteBook`. When it exits, the next process that registers an action or whose
-watcher notices (every 0.1 s while it has actions) binds the port: the kernel lets exactly one
-win. A port held by a program that is not a front door of ours is reported, never fought over.
+:class:`~._routes.RouteBook`. With ``SO_REUSEPORT`` every such process listens; one that exits
+hands its listening sockets to another (:mod:`._handoff`) instead of closing them, so no
+connection queued on them is reset. Without it (Windows), when the listening process exits the
+next process that registers an action or whose watcher notices (every 0.1 s while it has
+actions) binds the port: the kernel lets exactly one win. A port held by a program that is not
+a front door of ours is reported, never fought over.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import ClassVar, Final, Protocol
 from urllib.parse import parse_qs, quote, urlsplit
 
+from harness.sidecar import _handoff
 from harness.sidecar._http import WSGIServer
 from harness.sidecar._routes import (
     PROBE_PATH,
@@ -62,6 +66,11 @@ _DRAIN_SECONDS: Final = 5.0
 """How long an exiting process waits for the requests it is serving for others."""
 _QUIET_SECONDS: Final = 0.5
 """A connection this new may not have sent its request yet."""
+_FINISH_SECONDS: Final = 10.0
+"""How long an exiting process serves what it accepted (a request head's time limit)."""
+_MAX_LISTENERS: Final = 64
+"""Listening sockets a process takes over at most: a long-lived one must not gather without end
+one descriptor per process that exited before it (past it, an exiting process drains)."""
 _CHUNK: Final = 1 << 16
 _HOP_BY_HOP: Final = frozenset(
     {
@@ -144,6 +153,8 @@ class FrontDoor:
         self._lock = threading.Lock()
         self._local: dict[str, Served] = {}
         self._server: WSGIServer | None = None
+        self._receiver: _handoff.Receiver | None = None
+        self._leaving = False
         self._problem: str | None = None
         self._checked_at = -_REPROBE_SECONDS
         self._peer: int | None = None
@@ -231,7 +242,27 @@ class FrontDoor:
                 atexit.register(self._at_exit)
                 self._exit_hook = True
             self._server, self._problem, self._peer = server, None, None
+            self._leaving = False
+            if _handoff.SUPPORTED:
+                with contextlib.suppress(OSError):  # then it can still hand over, not take
+                    folder = _handoff.folder_of(self.book.folder)
+                    address = server.server_address
+                    self._receiver = _handoff.Receiver.open(folder, address, self._take)
         return None
+
+    def _take(self, kind: bytes, socks: list[socket.socket]) -> bool:
+        """Serve the listeners or connections another process of ours hands over."""
+        with self._lock:
+            server = self._server
+            if server is None or self._leaving:
+                return False  # leaving too: it must find another peer
+            if kind == _handoff.LISTENER:
+                if len(server.listeners) + len(socks) > _MAX_LISTENERS:
+                    return False
+                server.adopt(listeners=socks)
+            else:
+                server.adopt(connections=socks, served=kind == _handoff.KEPT)
+        return True
 
     def _held_by_another(self) -> None:
         if self._peer is not None and pid_alive(self._peer):
@@ -291,8 +322,11 @@ class FrontDoor:
         self._closed.set()  # first: it releases the watchers of other processes
         with self._lock:
             server, self._server = self._server, None
+            receiver, self._receiver = self._receiver, None
             aids, self._local = list(self._local), {}
             pool, self._pool = self._pool, {}
+        if receiver is not None:
+            receiver.close()
         if server is not None:
             server.stop()
         for aid in aids:
@@ -309,7 +343,10 @@ class FrontDoor:
         # nobody accepting, after this process exits.
         server, self._server = self._server, None
         if server is not None:
-            server.socket.close()
+            server.close_listeners()
+        receiver, self._receiver = self._receiver, None
+        if receiver is not None:
+            receiver.forget()
         self._lock = threading.Lock()
         self._local, self._pool, self._watcher = {}, {}, None
 
@@ -367,11 +404,35 @@ class FrontDoor:
                 self._busy.wait(min(left, _QUIET_SECONDS))
 
     def _at_exit(self) -> None:
-        # Other processes' functions may be in the middle of a request through this process:
-        # let those finish before the listener and its connections go away.
+        # Other processes' functions may be in the middle of a request through this process,
+        # or their connections queued on its listener: lose none of them.
         if self._server is not None:
-            self.drain()
-            self.close()
+            self._leave()
+
+    def _leave(self) -> None:
+        """Hand the listeners to a live peer, else drain; serve what was accepted; close."""
+        with self._lock:
+            server, receiver = self._server, self._receiver
+            self._leaving, self._receiver = True, None
+        if server is None:
+            return
+        server.draining = True  # every answer says Connection: close from now on
+        if receiver is not None:
+            receiver.close()  # nobody hands this process anything any more
+        if not self._hand_over(server):
+            self.drain()  # the port's last listener (or no handoff here): wait for quiet
+        self._closed.set()  # the watchers' requests end too
+        server.finish(_FINISH_SECONDS)
+        self.close()
+
+    def _hand_over(self, server: WSGIServer) -> bool:
+        if not _handoff.SUPPORTED:
+            return False
+        try:
+            folder = _handoff.folder_of(self.book.folder)
+        except OSError:  # no private route folder: no peers either
+            return False
+        return _handoff.hand_over(server, folder)
 
     def _until_closed(self) -> Iterator[bytes]:
         # Another process's watcher waits here; it takes the port over when this ends.

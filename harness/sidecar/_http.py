@@ -199,11 +199,14 @@ class WSGIServer:
                 self._listeners.remove(listener)
             listener.close()
 
-    def detach_idle(self) -> list[socket.socket]:
-        """Take out the connections waiting for a request of which nothing was read yet."""
+    def detach_idle(self, *, served: bool) -> list[socket.socket]:
+        """Take out the connections waiting for a request of which nothing was read yet.
+
+        ``served``: those that answered one before (idle keep-alive), else the fresh ones.
+        """
 
         def detach() -> list[socket.socket]:
-            idle = [c for c in self._waiting if not c.buffer]
+            idle = [c for c in self._waiting if not c.buffer and c.served == served]
             for connection in idle:
                 self._unwait(connection)
             with self._lock:
@@ -217,6 +220,8 @@ class WSGIServer:
         self,
         listeners: Iterable[socket.socket] = (),
         connections: Iterable[socket.socket] = (),
+        *,
+        served: bool = False,
     ) -> None:
         """Accept on ``listeners`` too, and serve ``connections`` (from another process)."""
         adopted = []
@@ -225,7 +230,7 @@ class WSGIServer:
             address: tuple[str, int] = ("", 0)
             with contextlib.suppress(OSError):
                 address = sock.getpeername()[:2]
-            adopted.append(Connection(sock, address, served=True))
+            adopted.append(Connection(sock, address, served=served))
         with self._lock:
             for listener in listeners:
                 listener.setblocking(False)

@@ -116,13 +116,14 @@ def test_idle_connections_move_to_another_server(servers: Callable[[bytes], WSGI
         idle: list[socket.socket] = []
 
         def detached() -> bool:  # once the worker has handed the connection back
-            idle.extend(first.detach_idle())
+            assert first.detach_idle(served=False) == []  # it has answered a request
+            idle.extend(first.detach_idle(served=True))
             return bool(idle)
 
         _until(detached)
         assert len(idle) == 1
         assert first.open_connections == 0
-        second.adopt(connections=[idle[0].dup()])
+        second.adopt(connections=[idle[0].dup()], served=True)
         idle[0].close()
         assert second.open_connections == 1
         assert _ask(client) == (200, None, b"second")

@@ -1,6 +1,8 @@
 """A process with one action behind the front door: ``door_process.py PORT AID``.
 
-Prints ``ready`` once routed, then serves until its stdin closes or says ``exit``.
+Prints ``ready`` once routed, then serves until its stdin closes or says ``exit``; on
+``listeners`` it prints how many listening sockets its front door holds (its own and those
+other processes handed over).
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ def main() -> None:
         for line in sys.stdin:
             if line.strip() == "exit":
                 break
+            if line.strip() == "listeners":
+                server = sidecar.front_door._server  # the test looks inside on purpose
+                print("listeners", len(server.listeners) if server else 0, flush=True)
     sidecar.stop()
 
 
