@@ -14,6 +14,25 @@ from harness.testing.pytest_plugin import per_test_store_url
 
 pytest_plugins = ["pytester"]
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _engine_loaded_before_inner_runs() -> None:
+    """Import what the fixtures load lazily before any ``runpytest_inprocess`` does.
+
+    An in-process run drops the modules it imported from ``sys.modules`` when it ends; if the
+    engine were first imported inside one, later tests of this session would import a second
+    copy beside the objects the first one left behind (in-process pytester only).
+    """
+    import importlib
+
+    from direktiv_sdk.engine.states import LOGIC_NAMES
+
+    for module in ("direktiv_sdk.engine.namespace", "direktiv_sdk.flow.lint"):
+        importlib.import_module(module)
+    for family in {family for family, _ in LOGIC_NAMES.values()}:
+        importlib.import_module(f"direktiv_sdk.engine.states.{family}")
+
+
 TIMEOUT = 60.0
 """Seconds a subprocess of these tests may take."""
 
