@@ -17,16 +17,16 @@ from __future__ import annotations
 import atexit
 import contextlib
 import errno
-import http.client
 import os
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import ClassVar, Final, Protocol
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs
 
 from harness.sidecar import _handoff
+from harness.sidecar._forward import Forwarder, StartResponse, text_response
 from harness.sidecar._http import WSGIServer
 from harness.sidecar._routes import (
     PROBE_PATH,
@@ -61,7 +61,6 @@ PORT_HELP: Final = (
 _WATCH_SECONDS: Final = 0.1
 _REPROBE_SECONDS: Final = 2.0
 """How long a foreign holder's description is trusted before the port is probed again."""
-_FORWARD_TIMEOUT: Final = 300.0
 _DRAIN_SECONDS: Final = 5.0
 """How long an exiting process waits for the requests it is serving for others."""
 _QUIET_SECONDS: Final = 0.5
@@ -71,23 +70,6 @@ _FINISH_SECONDS: Final = 10.0
 _MAX_LISTENERS: Final = 64
 """Listening sockets a process takes over at most: a long-lived one must not gather without end
 one descriptor per process that exited before it (past it, an exiting process drains)."""
-_CHUNK: Final = 1 << 16
-_HOP_BY_HOP: Final = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-        "expect",
-    }
-)
-
-StartResponse = Callable[..., object]
 
 
 def front_door_port(value: object = None) -> int | None:
@@ -126,15 +108,6 @@ class Served(Protocol):
     def url(self) -> str: ...
 
 
-def _text(start_response: StartResponse, status: str, text: str) -> list[bytes]:
-    body = f"{text}\n".encode()
-    start_response(
-        status,
-        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
-    )
-    return [body]
-
-
 class FrontDoor:
     """This process's part in the machine's front door on ``host:port``.
 
@@ -158,7 +131,7 @@ class FrontDoor:
         self._problem: str | None = None
         self._checked_at = -_REPROBE_SECONDS
         self._peer: int | None = None
-        self._pool: dict[str, list[http.client.HTTPConnection]] = {}
+        self._forwarder = Forwarder()
         self._watcher: threading.Thread | None = None
         self._closed = threading.Event()
         self._busy = threading.Condition()
@@ -324,16 +297,14 @@ class FrontDoor:
             server, self._server = self._server, None
             receiver, self._receiver = self._receiver, None
             aids, self._local = list(self._local), {}
-            pool, self._pool = self._pool, {}
+            forwarder, self._forwarder = self._forwarder, Forwarder()
         if receiver is not None:
             receiver.close()
         if server is not None:
             server.stop()
         for aid in aids:
             self.book.remove(aid)
-        for connections in pool.values():
-            for connection in connections:
-                connection.close()
+        forwarder.close()
         with FrontDoor._doors_lock:
             if FrontDoor._doors.get((self.host, self.port)) is self:
                 del FrontDoor._doors[(self.host, self.port)]
@@ -348,7 +319,7 @@ class FrontDoor:
         if receiver is not None:
             receiver.forget()
         self._lock = threading.Lock()
-        self._local, self._pool, self._watcher = {}, {}, None
+        self._local, self._forwarder, self._watcher = {}, Forwarder(), None
 
     def _on_error(self, error: BaseException) -> None:
         """Errors serving a connection are the client's problem; the front door goes on."""
@@ -370,8 +341,8 @@ class FrontDoor:
         url = None if local is not None or not aid else self.book.find(aid)
         if local is None and url is None:
             if path not in ("/var", "/log"):
-                return _text(start_response, "404 Not Found", "404 page not found")
-            return _text(start_response, "404 Not Found", f"actionId {aid} not found")
+                return text_response(start_response, "404 Not Found", "404 page not found")
+            return text_response(start_response, "404 Not Found", f"actionId {aid} not found")
         with self._busy:
             self._in_flight += 1
             self._last_request = time.monotonic()
@@ -380,7 +351,9 @@ class FrontDoor:
                 answer = local(environ, start_response)
             else:
                 assert url is not None
-                answer = self._forward(url, aid, environ, start_response)
+                answer = self._forwarder.forward(
+                    url, aid, environ, start_response, self.book.remove
+                )
         except BaseException:
             self._finished()
             raise
@@ -439,94 +412,6 @@ class FrontDoor:
         self._closed.wait()
         yield b""
 
-    def _connection(self, url: str) -> http.client.HTTPConnection:
-        with self._lock:
-            idle = self._pool.get(url)
-            if idle:
-                return idle.pop()
-        parts = urlsplit(url)
-        return http.client.HTTPConnection(
-            parts.hostname or FRONT_DOOR_HOST, parts.port, timeout=_FORWARD_TIMEOUT
-        )
-
-    def _release(self, url: str, connection: http.client.HTTPConnection) -> None:
-        with self._lock:
-            self._pool.setdefault(url, []).append(connection)
-
-    def _forward(
-        self, url: str, aid: str, environ: dict[str, object], start_response: StartResponse
-    ) -> Iterable[bytes]:
-        method = str(environ.get("REQUEST_METHOD", "GET"))
-        target = quote(str(environ.get("PATH_INFO", "")), safe="/", encoding="latin-1")
-        if environ.get("QUERY_STRING"):
-            target += f"?{environ['QUERY_STRING']}"
-        declared = str(environ.get("CONTENT_LENGTH") or "").strip()
-        chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
-        for attempt in (1, 2):  # a pooled connection may have been closed by the sidecar
-            connection = self._connection(url)
-            fresh = connection.sock is None
-            try:
-                connection.putrequest(method, target, skip_host=True, skip_accept_encoding=True)
-                for name, value in _request_headers(environ):
-                    connection.putheader(name, value)
-                if chunked and not declared:
-                    connection.putheader("Transfer-Encoding", "chunked")
-                connection.endheaders()
-            except OSError as exc:
-                connection.close()
-                if fresh or attempt == 2:
-                    if isinstance(exc, ConnectionRefusedError):
-                        self.book.remove(aid)
-                    return _text(
-                        start_response,
-                        "502 Bad Gateway",
-                        f"the sidecar of action {aid} at {url} does not answer ({exc}): "
-                        "the process that ran it has ended",
-                    )
-                continue
-            break
-        stream = environ["wsgi.input"]
-        # The sidecar may refuse early (413) and close: its answer can still be read.
-        with contextlib.suppress(OSError):
-            _send_body(connection, stream, declared, chunked)
-        try:
-            response = connection.getresponse()
-        except (OSError, http.client.HTTPException) as exc:
-            connection.close()
-            text = f"the sidecar of action {aid} at {url} broke off ({exc})"
-            return _text(start_response, "502 Bad Gateway", text)
-        headers = [(n, v) for n, v in response.getheaders() if n.lower() not in _HOP_BY_HOP]
-        start_response(f"{response.status} {response.reason}", headers)
-        return _Relay(response, connection, lambda: self._release(url, connection))
-
-
-def _request_headers(environ: dict[str, object]) -> Iterator[tuple[str, str]]:
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:].replace("_", "-")
-            if name.lower() not in _HOP_BY_HOP:
-                yield name, str(value)
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value != "":
-            yield key.replace("_", "-"), str(value)
-
-
-def _send_body(
-    connection: http.client.HTTPConnection, stream: object, declared: str, chunked: bool
-) -> None:
-    read = stream.read  # type: ignore[attr-defined]
-    if declared.isdigit():
-        left = int(declared)
-        while left > 0:
-            data = read(min(left, _CHUNK))
-            if not data:
-                break
-            connection.send(data)
-            left -= len(data)
-    elif chunked:
-        while data := read(_CHUNK):
-            connection.send(b"%x\r\n%s\r\n" % (len(data), data))
-        connection.send(b"0\r\n\r\n")
-
 
 class _Counted:
     """An answer whose end (``close``) is counted, so :meth:`FrontDoor.drain` can wait."""
@@ -547,32 +432,6 @@ class _Counted:
             done, self._done = self._done, None
             if done is not None:
                 done()
-
-
-class _Relay:
-    """The forwarded answer as a WSGI iterable; the connection goes back to the pool after."""
-
-    def __init__(
-        self,
-        response: http.client.HTTPResponse,
-        connection: http.client.HTTPConnection,
-        release: Callable[[], None],
-    ) -> None:
-        self._response = response
-        self._connection = connection
-        self._release = release
-
-    def __iter__(self) -> Iterator[bytes]:
-        while chunk := self._response.read(_CHUNK):
-            yield chunk
-
-    def close(self) -> None:
-        response = self._response
-        if response.isclosed() and not response.will_close:
-            self._release()
-        else:
-            response.close()
-            self._connection.close()
 
 
 def _after_fork_in_child() -> None:

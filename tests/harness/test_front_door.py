@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from door_support import free_port
 
 from direktiv_sdk import open_store
 from harness import FrontDoor, Sidecar, front_door_port
@@ -18,12 +19,6 @@ from harness.sidecar._routes import describe_holder
 
 PROCESS = Path(__file__).with_name("suite") / "door_process.py"
 TIMEOUT = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Door:
@@ -51,7 +46,7 @@ class Door:
 
 @pytest.fixture
 def port() -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     yield port
     door = FrontDoor._doors.get(("127.0.0.1", port))
     if door is not None:

@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import queue
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from door_support import free_port, private_network
 
 from direktiv_sdk import open_store
 from harness import FrontDoor, Sidecar
@@ -35,15 +35,9 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def port() -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     yield port
     door = FrontDoor._doors.get(("127.0.0.1", port))
     if door is not None:
@@ -307,24 +301,11 @@ def test_a_process_takes_over_a_bounded_number_of_listeners(port: int) -> None:
     sidecar.stop()
 
 
-def _private_network() -> list[str]:
-    """Return a command prefix for a private network namespace (loopback up), or ``[]``."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return []
-    prefix = [unshare, "-rn", "sh", "-c", 'ip link set lo up 2>/dev/null; exec "$@"', "sh"]
-    try:
-        probe = subprocess.run([*prefix, "true"], timeout=30, check=False, capture_output=True)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return prefix if probe.returncode == 0 else []
-
-
 def test_a_listener_never_goes_to_another_network_namespace(
     port: int, spawn: Callable[..., Child]
 ) -> None:
     # Same route folder, another loopback: its connections would reach sidecars we cannot.
-    prefix = _private_network()
+    prefix = private_network()
     if not prefix:
         pytest.skip("unshare -rn does not work here: no private network namespace")
     here = spawn("door_process.py", port, "here")

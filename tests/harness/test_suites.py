@@ -7,14 +7,13 @@ machine runs; elsewhere it uses the machine's port 8889.
 
 from __future__ import annotations
 
-import functools
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from door_support import private_network
 
 ROOT = Path(__file__).parents[2]
 RUNNER = Path(__file__).with_name("suite") / "run_suite.py"
@@ -22,23 +21,9 @@ EXAMPLES = ROOT / "examples" / "function"
 TIMEOUT = 600
 
 
-@functools.cache
-def _isolation() -> list[str]:
-    """Return the command prefix of a private network namespace with loopback up, or ``[]``."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return []
-    prefix = [unshare, "-rn", "sh", "-c", 'ip link set lo up 2>/dev/null; exec "$@"', "sh"]
-    try:
-        probe = subprocess.run([*prefix, "true"], timeout=30, check=False, capture_output=True)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return prefix if probe.returncode == 0 else []
-
-
 def run_suite(kind: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """Run pytest with ``args`` on a ``kind`` store in its own namespace; return the result."""
-    command = [*_isolation(), sys.executable, str(RUNNER), kind, *args]
+    command = [*private_network(), sys.executable, str(RUNNER), kind, *args]
     return subprocess.run(
         command, cwd=cwd, timeout=TIMEOUT, check=False, capture_output=True, text=True
     )
@@ -65,7 +50,7 @@ def test_the_example_suite_passes(kind: str, mode: str) -> None:
 def test_two_cli_runs_at_once_share_the_front_door() -> None:
     # Issue 9, case 6: the second run used to fail with PortInUseError.
     command = [
-        *_isolation(),
+        *private_network(),
         sys.executable,
         str(RUNNER.with_name("two_runs.py")),
         str(EXAMPLES / "hardcoded.py"),
