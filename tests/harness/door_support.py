@@ -1,4 +1,4 @@
-"""Helpers the front-door tests share: a free loopback port and a private network namespace."""
+"""Helpers the front-door and server tests share: a free port, a private network, a wait."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import functools
 import shutil
 import socket
 import subprocess
+import time
+from collections.abc import Callable
 
-__all__ = ["free_port", "private_network"]
+__all__ = ["free_port", "private_network", "until"]
 
 
 def free_port() -> int:
@@ -29,3 +31,11 @@ def private_network() -> list[str]:
     except (OSError, subprocess.TimeoutExpired):
         return []
     return prefix if probe.returncode == 0 else []
+
+
+def until(condition: Callable[[], bool], timeout: float) -> None:
+    """Wait (polling every 5 ms, at most ``timeout`` seconds) until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)

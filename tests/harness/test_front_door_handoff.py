@@ -15,12 +15,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from door_support import free_port, private_network
+from door_support import free_port, private_network, until
 
 from direktiv_sdk import open_store
 from harness import FrontDoor, Sidecar
@@ -131,13 +130,6 @@ def _folder(port: int) -> Path:
     return _handoff.folder_of(RouteBook.for_port(port).folder)
 
 
-def _until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
-
-
 def _listener(port: int) -> socket.socket:
     """A listening socket on the front door port, as a front door process has one."""
     sock = socket.socket()
@@ -200,7 +192,7 @@ def test_without_a_peer_an_exiting_process_drains_then_frees_the_port(
     assert path.exists()
     with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as accepted:
         door.send("exit")
-        _until(lambda: not path.exists())  # it is leaving, and no process can take the port
+        until(lambda: not path.exists(), TIMEOUT)  # it is leaving, and no process can take the port
         # Accepted before, its request sent after: answered all the same, as the last one.
         assert _probe(accepted) == (door.process.pid, "close")
         door.finish()

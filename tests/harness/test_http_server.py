@@ -5,10 +5,10 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 
 import pytest
+from door_support import until
 
 from harness.sidecar._http import WSGIServer
 
@@ -40,13 +40,6 @@ def servers() -> Iterator[Callable[[bytes], WSGIServer]]:
     yield start
     for server in started:
         server.stop()
-
-
-def _until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.005)
 
 
 def _connect(server: WSGIServer) -> socket.socket:
@@ -82,7 +75,7 @@ def test_finish_serves_a_connection_that_has_not_sent_its_request_yet(
     server = servers(b"a")
     with _connect(server) as fresh, _connect(server) as idle:
         assert _ask(idle) == (200, None, b"a")  # an idle keep-alive connection now
-        _until(lambda: server.open_connections == 2)
+        until(lambda: server.open_connections == 2, TIMEOUT)
         finished: list[bool] = []
         finishing = threading.Thread(target=lambda: finished.append(server.finish(TIMEOUT)))
         finishing.start()
@@ -120,7 +113,7 @@ def test_idle_connections_move_to_another_server(servers: Callable[[bytes], WSGI
             idle.extend(first.detach_idle(served=True))
             return bool(idle)
 
-        _until(detached)
+        until(detached, TIMEOUT)
         assert len(idle) == 1
         assert first.open_connections == 0
         second.adopt(connections=[idle[0].dup()], served=True)
